@@ -1,0 +1,89 @@
+# kr-mini-llm build.  `make` builds ./krllm; `make test` builds and runs every test.
+# Options: BUILD=dir (separate build trees), SAN=1 (AddressSanitizer + UBSan),
+#          NATIVE=0 (portable code instead of -march=native), CUDA=0/1 (default: 1 when nvcc exists).
+
+BUILD  ?= build
+SAN    ?= 0
+NATIVE ?= 1
+UNAME  := $(shell uname -s)
+NVCC   ?= $(shell command -v nvcc 2>/dev/null)
+CUDA   ?= $(if $(NVCC),1,0)
+
+CC      ?= gcc
+CFLAGS  := -std=gnu11 -Wall -Wextra -O3 -g -fopenmp -Isrc -MMD -MP $(EXTRA_CFLAGS)
+LDLIBS  := -lyaml -lutf8proc -lexpat -lbz2 -lmicrohttpd -lcjson -lm -lpthread
+LDFLAGS := -fopenmp
+
+ifeq ($(NATIVE),1)
+  CFLAGS += -march=native
+endif
+ifeq ($(UNAME),Darwin)
+  CFLAGS += -DKR_ACCELERATE
+  LDLIBS += -framework Accelerate
+else
+  CFLAGS += -I/usr/include/x86_64-linux-gnu/openblas-openmp -I/usr/include/openblas
+  LDLIBS += -lopenblas
+endif
+ifeq ($(SAN),1)
+  CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC  := $(filter-out src/cli/main.c,$(shell find src -name '*.c' | sort))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CU_SRC   := $(shell find src -name '*.cu' | sort)
+ifeq ($(CUDA),1)
+  CFLAGS   += -DKR_CUDA -I$(dir $(NVCC))../include
+  LIB_OBJ  += $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+  LDLIBS   += -L$(dir $(NVCC))../lib64 -lcudart -lcublasLt -lcublas -lstdc++
+  NVFLAGS  := -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a -lineinfo -Xcompiler -fPIC,-Wall
+endif
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test test-fast clean demo deps bench-train-cpu
+all: krllm
+
+krllm: $(BUILD)/krllm
+	cp $< $@
+
+$(BUILD)/libkrllm.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/krllm: $(BUILD)/src/cli/main.o $(BUILD)/libkrllm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkrllm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(BUILD)/libkrllm.a $(LDLIBS)
+
+tests: $(TEST_BIN) $(BUILD)/krllm
+
+# The whole suite: optimised build first, then again under AddressSanitizer + UBSan.
+test:
+	./scripts/install-deps.sh
+	$(MAKE) BUILD=build tests krllm
+	KRLLM_BUILD=build ./tests/run.sh
+	$(MAKE) BUILD=build-san SAN=1 CUDA=0 tests
+	KRLLM_BUILD=build-san KRLLM_SANITIZED=1 ./tests/run.sh
+
+# One pass without sanitizers, for quick iteration.
+test-fast: tests krllm
+	KRLLM_BUILD=$(BUILD) ./tests/run.sh
+
+deps:
+	./scripts/install-deps.sh
+
+clean:
+	rm -rf build build-* krllm
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
