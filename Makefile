@@ -7,7 +7,8 @@ SAN    ?= 0
 NATIVE ?= 1
 UNAME  := $(shell uname -s)
 NVCC   ?= $(shell command -v nvcc 2>/dev/null)
-CUDA   ?= $(if $(NVCC),1,0)
+CU_SRC := $(shell find src -name '*.cu' 2>/dev/null | sort)
+CUDA   ?= $(if $(and $(NVCC),$(CU_SRC)),1,0)
 
 CC      ?= gcc
 CFLAGS  := -std=gnu11 -Wall -Wextra -O3 -g -fopenmp -Isrc -MMD -MP $(EXTRA_CFLAGS)
@@ -31,7 +32,6 @@ endif
 
 LIB_SRC  := $(filter-out src/cli/main.c,$(shell find src -name '*.c' | sort))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-CU_SRC   := $(shell find src -name '*.cu' | sort)
 ifeq ($(CUDA),1)
   CFLAGS   += -DKR_CUDA -I$(dir $(NVCC))../include
   LIB_OBJ  += $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
