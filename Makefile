@@ -80,6 +80,10 @@ test:
 test-fast: tests krllm
 	KRLLM_BUILD=$(BUILD) ./tests/run.sh
 
+# The whole pipeline on the bundled Korean sample (installs what is missing, builds, runs).
+demo:
+	./scripts/demo.sh
+
 deps:
 	./scripts/install-deps.sh
 
