@@ -24,6 +24,12 @@ ifeq ($(UNAME),Darwin)
 else
   CFLAGS += -I/usr/include/x86_64-linux-gnu/openblas-openmp -I/usr/include/openblas
   LDLIBS += -lopenblas
+  # Prefer Debian's OpenMP build of OpenBLAS (libopenblas0-openmp) at run time: the pthread build
+  # would spin its own threads against our OpenMP loops.
+  OPENBLAS_OMP := $(wildcard /usr/lib/$(shell $(CC) -dumpmachine)/openblas-openmp)
+  ifneq ($(OPENBLAS_OMP),)
+    LDFLAGS += -Wl,-rpath,$(OPENBLAS_OMP)
+  endif
 endif
 ifeq ($(SAN),1)
   CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
