@@ -1,0 +1,308 @@
+#include "infer/infer_model.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef KR_ACCELERATE
+#include <Accelerate/Accelerate.h>
+#else
+#include <cblas.h>
+#endif
+
+#include "common/error.h"
+#include "model/params.h"
+
+/* Below this many rows a prefill is cheaper as matrix-vector work than through BLAS. */
+#define GEMM_MIN_ROWS 8
+
+typedef struct {
+    const float *attn_norm, *ffn_norm;
+    QMatrix wq, wk, wv, wo, w1, w3, w2;
+} InferLayer;
+
+struct InferModel {
+    ModelConfig cfg;
+    InferPrecision prec;
+    int slots, ctx, max_rows, nthreads;
+    int hd, qd, kvd;
+    const float *tok_emb, *final_norm;
+    InferLayer *layers;
+    QMatrix head;
+    float *kcache, *vcache;      /* [layer][slot][kv head][ctx][hd] */
+    float *rope_cos, *rope_sin;  /* [ctx][hd/2] */
+    float *x, *xb, *q, *k, *v, *att, *h1, *h3; /* activations, max_rows rows each */
+    float *scores;               /* [thread][ctx] attention weights */
+    float *dequant;              /* fp32 copy of one matrix for BLAS prefill (non-fp32 weights) */
+    float *xl, *logits;          /* rows that need logits: [slots][d], [slots][V] */
+    size_t weight_bytes;
+};
+
+static QMatrix *layer_matrices(InferLayer *L, int i) {
+    QMatrix *all[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w1, &L->w3, &L->w2};
+    return all[i];
+}
+
+void infer_model_free(InferModel *m) {
+    if (!m) return;
+    if (m->layers)
+        for (int l = 0; l < m->cfg.num_layers; l++)
+            for (int i = 0; i < 7; i++) qmatrix_free(layer_matrices(&m->layers[l], i));
+    qmatrix_free(&m->head);
+    free(m->layers);
+    float *bufs[] = {m->kcache, m->vcache, m->rope_cos, m->rope_sin, m->x, m->xb, m->q, m->k, m->v,
+                     m->att, m->h1, m->h3, m->scores, m->dequant, m->xl, m->logits};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free(m);
+}
+
+static int load_weights(InferModel *m, const float *params) {
+    const ModelConfig *c = &m->cfg;
+    ParamLayout lay;
+    ModelWeights w;
+    if (param_layout_init(&lay, c) != 0) return -1;
+    if (model_weights_map(&w, &lay, (float *)params) != 0) {
+        param_layout_free(&lay);
+        return -1;
+    }
+    int d = c->hidden_size, F = c->intermediate_size;
+    int rc = 0;
+    size_t largest = 0;
+    m->tok_emb = w.tok_embeddings;
+    m->final_norm = w.norm;
+    for (int l = 0; l < c->num_layers && rc == 0; l++) {
+        InferLayer *L = &m->layers[l];
+        const LayerWeights *lw = &w.layers[l];
+        L->attn_norm = lw->attention_norm;
+        L->ffn_norm = lw->ffn_norm;
+        const float *src[7] = {lw->wq, lw->wk, lw->wv, lw->wo, lw->w1, lw->w3, lw->w2};
+        int rows[7] = {m->qd, m->kvd, m->kvd, d, F, F, d}, cols[7] = {d, d, d, m->qd, d, d, F};
+        for (int i = 0; i < 7 && rc == 0; i++) {
+            rc = qmatrix_init(layer_matrices(L, i), src[i], rows[i], cols[i], m->prec);
+            if ((size_t)rows[i] * cols[i] > largest) largest = (size_t)rows[i] * cols[i];
+        }
+    }
+    if (rc == 0) rc = qmatrix_init(&m->head, w.output, c->vocab_size, d, m->prec);
+    model_weights_free(&w);
+    param_layout_free(&lay);
+    if (rc != 0) return -1;
+    if (m->prec != PREC_FP32 && !(m->dequant = malloc(largest * sizeof(float))))
+        return kr_error("out of memory for the prefill buffer");
+    m->weight_bytes = qmatrix_bytes(&m->head) + (size_t)d * sizeof(float);
+    for (int l = 0; l < c->num_layers; l++)
+        for (int i = 0; i < 7; i++) m->weight_bytes += qmatrix_bytes(layer_matrices(&m->layers[l], i));
+    return 0;
+}
+
+static void init_rope(InferModel *m) {
+    int half = m->hd / 2;
+    for (int p = 0; p < m->ctx; p++)
+        for (int i = 0; i < half; i++) {
+            double freq = pow((double)m->cfg.rope_theta, -2.0 * i / m->hd), a = p * freq;
+            m->rope_cos[(size_t)p * half + i] = (float)cos(a);
+            m->rope_sin[(size_t)p * half + i] = (float)sin(a);
+        }
+}
+
+InferModel *infer_model_create(const ModelConfig *cfg, const float *params, InferPrecision prec, int max_slots, int max_context) {
+    if (model_config_validate(cfg) != 0) return NULL;
+    if (max_slots < 1) {
+        kr_error("the inference model needs at least one sequence slot");
+        return NULL;
+    }
+    if (max_context <= 0 || max_context > cfg->max_seq_len) max_context = cfg->max_seq_len;
+    InferModel *m = calloc(1, sizeof *m);
+    if (!m) {
+        kr_error("out of memory");
+        return NULL;
+    }
+    m->cfg = *cfg;
+    m->prec = prec;
+    m->slots = max_slots;
+    m->ctx = max_context;
+    m->max_rows = max_slots > INFER_MAX_PREFILL_ROWS ? max_slots : INFER_MAX_PREFILL_ROWS;
+    m->nthreads = omp_get_max_threads();
+    m->hd = model_head_dim(cfg);
+    m->qd = cfg->num_heads * m->hd;
+    m->kvd = model_kv_dim(cfg);
+    int d = cfg->hidden_size, F = cfg->intermediate_size, R = m->max_rows;
+    size_t cache = (size_t)cfg->num_layers * max_slots * m->kvd * m->ctx;
+    m->layers = calloc(cfg->num_layers, sizeof *m->layers);
+    m->kcache = calloc(cache, sizeof(float)); /* calloc: untouched pages cost no memory */
+    m->vcache = calloc(cache, sizeof(float));
+    m->rope_cos = malloc((size_t)m->ctx * (m->hd / 2) * sizeof(float));
+    m->rope_sin = malloc((size_t)m->ctx * (m->hd / 2) * sizeof(float));
+    m->x = malloc((size_t)R * d * sizeof(float));
+    m->xb = malloc((size_t)R * d * sizeof(float));
+    m->q = malloc((size_t)R * m->qd * sizeof(float));
+    m->att = malloc((size_t)R * m->qd * sizeof(float));
+    m->k = malloc((size_t)R * m->kvd * sizeof(float));
+    m->v = malloc((size_t)R * m->kvd * sizeof(float));
+    m->h1 = malloc((size_t)R * F * sizeof(float));
+    m->h3 = malloc((size_t)R * F * sizeof(float));
+    m->scores = malloc((size_t)m->nthreads * m->ctx * sizeof(float));
+    m->xl = malloc((size_t)max_slots * d * sizeof(float));
+    m->logits = malloc((size_t)max_slots * cfg->vocab_size * sizeof(float));
+    if (!m->layers || !m->kcache || !m->vcache || !m->rope_cos || !m->rope_sin || !m->x || !m->xb || !m->q || !m->att ||
+        !m->k || !m->v || !m->h1 || !m->h3 || !m->scores || !m->xl || !m->logits) {
+        kr_error("out of memory for the inference buffers (KV cache: %.0f MB; try a smaller --max_batch or context)",
+                 2.0 * cache * sizeof(float) / 1048576.0);
+        infer_model_free(m);
+        return NULL;
+    }
+    if (load_weights(m, params) != 0) {
+        infer_model_free(m);
+        return NULL;
+    }
+    init_rope(m);
+    return m;
+}
+
+const ModelConfig *infer_model_config(const InferModel *m) { return &m->cfg; }
+int infer_model_context(const InferModel *m) { return m->ctx; }
+int infer_model_slots(const InferModel *m) { return m->slots; }
+InferPrecision infer_model_precision(const InferModel *m) { return m->prec; }
+size_t infer_model_weight_bytes(const InferModel *m) { return m->weight_bytes; }
+float *infer_model_logits(InferModel *m) { return m->logits; }
+
+static void rmsnorm_rows(float *out, const float *x, const float *w, int n, int d, float eps) {
+#pragma omp parallel for schedule(static) if (n > 4)
+    for (int r = 0; r < n; r++) {
+        const float *xr = x + (size_t)r * d;
+        float *o = out + (size_t)r * d;
+        float ss = 0;
+        for (int i = 0; i < d; i++) ss += xr[i] * xr[i];
+        float s = 1.0f / sqrtf(ss / d + eps);
+        for (int i = 0; i < d; i++) o[i] = xr[i] * s * w[i];
+    }
+}
+
+static void linear(InferModel *m, const QMatrix *w, const float *x, int n, float *y, int gemm) {
+    if (!gemm) {
+        qmatrix_matvec(w, x, n, y);
+        return;
+    }
+    const float *wf = w->f32;
+    if (w->prec != PREC_FP32) {
+        qmatrix_dequantize(w, m->dequant);
+        wf = m->dequant;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, w->rows, w->cols, 1.0f, x, w->cols, wf, w->cols, 0.0f, y, w->rows);
+}
+
+/* Rotates interleaved pairs (x[2i], x[2i+1]) of each head by the angle of `pos`. */
+static void rope(const InferModel *m, float *vec, int nheads, int pos) {
+    int half = m->hd / 2;
+    const float *cs = m->rope_cos + (size_t)pos * half, *sn = m->rope_sin + (size_t)pos * half;
+    for (int h = 0; h < nheads; h++) {
+        float *x = vec + h * m->hd;
+        for (int i = 0; i < half; i++) {
+            float a = x[2 * i], b = x[2 * i + 1];
+            x[2 * i] = a * cs[i] - b * sn[i];
+            x[2 * i + 1] = a * sn[i] + b * cs[i];
+        }
+    }
+}
+
+static size_t cache_offset(const InferModel *m, int layer, int slot, int kvh) {
+    return (((size_t)layer * m->slots + slot) * m->cfg.num_kv_heads + kvh) * m->ctx * m->hd;
+}
+
+/* Causal attention of every row's query heads over its slot's cached keys 0..pos. */
+static void attention(InferModel *m, int layer, int n, const int *slots, const int *pos) {
+    int H = m->cfg.num_heads, hd = m->hd, group = H / m->cfg.num_kv_heads;
+    float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for collapse(2) schedule(dynamic) num_threads(m->nthreads)
+    for (int r = 0; r < n; r++)
+        for (int h = 0; h < H; h++) {
+            float *sc = m->scores + (size_t)omp_get_thread_num() * m->ctx;
+            size_t off = cache_offset(m, layer, slots[r], h / group);
+            const float *kc = m->kcache + off, *vc = m->vcache + off;
+            const float *q = m->q + (size_t)r * m->qd + h * hd;
+            int T = pos[r] + 1;
+            float mx = -INFINITY;
+            for (int t = 0; t < T; t++) {
+                const float *kt = kc + (size_t)t * hd;
+                float s = 0;
+#pragma omp simd reduction(+ : s)
+                for (int i = 0; i < hd; i++) s += q[i] * kt[i];
+                sc[t] = s * scale;
+                mx = fmaxf(mx, sc[t]);
+            }
+            float sum = 0;
+            for (int t = 0; t < T; t++) sum += (sc[t] = expf(sc[t] - mx));
+            float *o = m->att + (size_t)r * m->qd + h * hd;
+            for (int i = 0; i < hd; i++) o[i] = 0;
+            for (int t = 0; t < T; t++) {
+                const float *vt = vc + (size_t)t * hd;
+                float p = sc[t] / sum;
+#pragma omp simd
+                for (int i = 0; i < hd; i++) o[i] += p * vt[i];
+            }
+        }
+}
+
+static void swiglu(float *h1, const float *h3, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (size_t i = 0; i < n; i++) h1[i] = h1[i] / (1.0f + expf(-h1[i])) * h3[i];
+}
+
+static void add_rows(float *x, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+static int check_rows(const InferModel *m, int n, const int32_t *tokens, const int *slots, const int *pos, int prefill, int n_logits,
+                      const int *logit_rows) {
+    if (n < 1 || n > m->max_rows || (!prefill && n > m->slots))
+        return kr_error("forward pass of %d rows exceeds the preallocated %d", n, prefill ? m->max_rows : m->slots);
+    if (n_logits < 0 || n_logits > m->slots) return kr_error("%d rows of logits requested, at most %d", n_logits, m->slots);
+    for (int r = 0; r < n; r++) {
+        if (tokens[r] < 0 || tokens[r] >= m->cfg.vocab_size)
+            return kr_error("token id %d is outside the vocabulary (size %d)", (int)tokens[r], m->cfg.vocab_size);
+        if (slots[r] < 0 || slots[r] >= m->slots) return kr_error("cache slot %d does not exist", slots[r]);
+        if (pos[r] < 0 || pos[r] >= m->ctx) return kr_error("position %d is beyond the context of %d tokens", pos[r], m->ctx);
+    }
+    for (int i = 0; i < n_logits; i++)
+        if (logit_rows[i] < 0 || logit_rows[i] >= n) return kr_error("logit row %d is not among the %d rows", logit_rows[i], n);
+    return 0;
+}
+
+int infer_model_forward(InferModel *m, int n, const int32_t *tokens, const int *slots, const int *pos, int prefill, int n_logits,
+                        const int *logit_rows) {
+    if (check_rows(m, n, tokens, slots, pos, prefill, n_logits, logit_rows) != 0) return -1;
+    const ModelConfig *c = &m->cfg;
+    int d = c->hidden_size, F = c->intermediate_size, hd = m->hd, gemm = prefill && n >= GEMM_MIN_ROWS;
+    float eps = c->rms_norm_eps;
+    for (int r = 0; r < n; r++) memcpy(m->x + (size_t)r * d, m->tok_emb + (size_t)tokens[r] * d, (size_t)d * sizeof(float));
+    for (int l = 0; l < c->num_layers; l++) {
+        InferLayer *L = &m->layers[l];
+        rmsnorm_rows(m->xb, m->x, L->attn_norm, n, d, eps);
+        linear(m, &L->wq, m->xb, n, m->q, gemm);
+        linear(m, &L->wk, m->xb, n, m->k, gemm);
+        linear(m, &L->wv, m->xb, n, m->v, gemm);
+        for (int r = 0; r < n; r++) {
+            rope(m, m->q + (size_t)r * m->qd, c->num_heads, pos[r]);
+            rope(m, m->k + (size_t)r * m->kvd, c->num_kv_heads, pos[r]);
+            for (int kh = 0; kh < c->num_kv_heads; kh++) {
+                size_t dst = cache_offset(m, l, slots[r], kh) + (size_t)pos[r] * hd, src = (size_t)r * m->kvd + kh * hd;
+                memcpy(m->kcache + dst, m->k + src, (size_t)hd * sizeof(float));
+                memcpy(m->vcache + dst, m->v + src, (size_t)hd * sizeof(float));
+            }
+        }
+        attention(m, l, n, slots, pos);
+        linear(m, &L->wo, m->att, n, m->xb, gemm);
+        add_rows(m->x, m->xb, (size_t)n * d);
+        rmsnorm_rows(m->xb, m->x, L->ffn_norm, n, d, eps);
+        linear(m, &L->w1, m->xb, n, m->h1, gemm);
+        linear(m, &L->w3, m->xb, n, m->h3, gemm);
+        swiglu(m->h1, m->h3, (size_t)n * F);
+        linear(m, &L->w2, m->h1, n, m->xb, gemm);
+        add_rows(m->x, m->xb, (size_t)n * d);
+    }
+    if (n_logits == 0) return 0;
+    for (int i = 0; i < n_logits; i++) memcpy(m->xl + (size_t)i * d, m->x + (size_t)logit_rows[i] * d, (size_t)d * sizeof(float));
+    rmsnorm_rows(m->xl, m->xl, m->final_norm, n_logits, d, eps);
+    qmatrix_matvec(&m->head, m->xl, n_logits, m->logits);
+    return 0;
+}

@@ -1,0 +1,51 @@
+/* Weight matrices for inference in one of several storage precisions, and the kernels that
+ * multiply them: matrix-vector work for decoding (weights streamed from memory once per step
+ * for every row of the batch) and dequantisation for matrix-matrix prefill through BLAS.
+ *
+ * Formats: fp32 (may point into a memory-mapped checkpoint), bf16 (upper half of fp32, rounded
+ * to nearest even), int8 with one fp32 scale per group of 64 columns (or per row): w = q * s,
+ * s = max|w| / 127 over the group. */
+#ifndef KR_INFER_QMATRIX_H
+#define KR_INFER_QMATRIX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { PREC_FP32, PREC_BF16, PREC_INT8, PREC_INT8_ROW } InferPrecision;
+
+#define QMATRIX_INT8_GROUP 64
+
+/* "fp32", "bf16", "int8" (groups of 64), "int8_row" (one scale per row). */
+int infer_precision_parse(const char *s, InferPrecision *out);
+const char *infer_precision_name(InferPrecision p);
+
+typedef struct {
+    InferPrecision prec;
+    int rows, cols;
+    const float *f32;  /* PREC_FP32: borrowed, never freed */
+    uint16_t *bf16;    /* PREC_BF16: rows x cols */
+    int8_t *q;         /* PREC_INT8*: rows x cols */
+    float *scales;     /* PREC_INT8*: rows x groups_per_row */
+    int group;         /* PREC_INT8*: columns per scale */
+    int groups_per_row;
+} QMatrix;
+
+/* Builds `m` from fp32 weights [rows, cols]; fp32 borrows `w` (it must outlive `m`). */
+int qmatrix_init(QMatrix *m, const float *w, int rows, int cols, InferPrecision prec);
+void qmatrix_free(QMatrix *m);
+/* Bytes of weight data read by one full pass (scales included). */
+size_t qmatrix_bytes(const QMatrix *m);
+
+/* y[b*rows + o] = sum_i W[o,i] * x[b*cols + i] for b < nx. Parallel over output rows (OpenMP).
+ * Each output is accumulated in the same order whatever nx is, so a row of a batch gets exactly
+ * the value it gets alone. Call outside any parallel region. */
+void qmatrix_matvec(const QMatrix *m, const float *x, int nx, float *y);
+
+/* Writes W as fp32 [rows, cols] into out (for BLAS matrix-matrix products). */
+void qmatrix_dequantize(const QMatrix *m, float *out);
+
+/* fp32 <-> bf16 (round to nearest even). */
+uint16_t bf16_from_float(float f);
+float bf16_to_float(uint16_t h);
+
+#endif
