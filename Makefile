@@ -74,6 +74,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkrllm.a
 
 tests: $(TEST_BIN) $(BUILD)/krllm
 
+# The web pages are compiled in: regenerate src/serve/web_assets.c (committed) when one changes.
+src/serve/web_assets.c: $(wildcard src/serve/web/*) scripts/embed_web.sh
+	./scripts/embed_web.sh $@ $(sort $(wildcard src/serve/web/*))
+
 # The whole suite: optimised build first, then again under AddressSanitizer + UBSan.
 test:
 	./scripts/install-deps.sh
@@ -97,3 +101,17 @@ clean:
 	rm -rf build build-* krllm
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# GPU checks of the CUDA backend (needs an NVIDIA GPU; skips cleanly without one).
+ifeq ($(CUDA),1)
+$(BUILD)/cuda/%.o: tests/cuda/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c -o $@ $<
+
+$(BUILD)/cuda/cuda_check: $(BUILD)/cuda/cuda_check.o $(BUILD)/libkrllm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+.PHONY: test-cuda
+test-cuda: $(BUILD)/cuda/cuda_check
+	$(BUILD)/cuda/cuda_check $(CUDA_CHECK_TEXT)
+endif
