@@ -305,7 +305,7 @@ static int list_checkpoints(const char *run_dir, long **steps_out, int *n_out) {
         steps[n++] = step;
     }
     closedir(d);
-    qsort(steps, n, sizeof *steps, cmp_long);
+    if (n > 1) qsort(steps, n, sizeof *steps, cmp_long);
     *steps_out = steps;
     *n_out = n;
     return 0;
