@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `krllm serve` over HTTP: whole and streamed completions, 8 concurrent clients each getting its
+# answer-alone, cancellation on disconnect, every error case, the API key, /metrics, and a clean
+# shutdown (exit status 0, so no leaks under ASan). Serves a tiny model trained here when the
+# tokenizer and trainer are built, else the deterministic stand-in model.
+set -euo pipefail
+KRLLM=${KRLLM_BIN:?set KRLLM_BIN}
+T=${KRLLM_TMP:?set KRLLM_TMP}
+HERE=$(cd "$(dirname "$0")" && pwd)
+fail() { echo "FAIL: $*" >&2; exit 1; }
+command -v python3 >/dev/null || fail "python3 is needed (scripts/install-deps.sh --test)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# start NAME ARGS...: runs `krllm serve ARGS --port 0`, sets PORT from its first line.
+start() {
+  local name=$1; shift
+  "$KRLLM" serve "$@" --port 0 > "$T/$name.out" 2> "$T/$name.err" &
+  pids+=($!)
+  eval "${name}_pid=$!"
+  for _ in $(seq 200); do
+    PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/$name.out")
+    [ -n "$PORT" ] && return 0
+    kill -0 "$!" 2>/dev/null || fail "serve $* exited early: $(cat "$T/$name.err")"
+    sleep 0.05
+  done
+  fail "serve $* did not start: $(cat "$T/$name.err")"
+}
+
+# stop NAME: SIGTERM must end the server promptly with status 0.
+stop() {
+  local pid; pid=$(eval echo "\$${1}_pid")
+  kill -TERM "$pid"
+  local rc=0
+  timeout 20 tail --pid="$pid" -f /dev/null || fail "$1 did not stop within 20 s"
+  wait "$pid" || rc=$?
+  [ "$rc" = 0 ] || fail "$1 exited with $rc after SIGTERM: $(tail -20 "$T/$1.err")"
+  grep -q "shutting down" "$T/$1.err" || fail "$1 did not report its shutdown"
+}
+
+if [ -n "${KRLLM_SERVE_CHECKPOINT:-}" ]; then
+  model=(--checkpoint "$KRLLM_SERVE_CHECKPOINT"); ctx=${KRLLM_SERVE_CONTEXT:?}
+else
+  # The stand-in model: byte tokens, 256 of context, a little time per step so that requests overlap.
+  model=(--fake_model --fake_context 256 --fake_step_ms 2); ctx=256
+fi
+
+# Refusals at start-up.
+"$KRLLM" serve --port 0 2> "$T/e1" && fail "serve without a model or logdir started"
+grep -q -- "--checkpoint" "$T/e1" || fail "no hint about --checkpoint: $(cat "$T/e1")"
+"$KRLLM" serve "${model[@]}" --host example.com 2> "$T/e2" && fail "serve accepted a host name"
+grep -q "numeric" "$T/e2" || fail "no explanation for a bad --host: $(cat "$T/e2")"
+
+start main "${model[@]}" --max_batch 8 --max_tokens_cap 256 --max_body_bytes 65536
+grep -q "http://127.0.0.1:" "$T/main.out" || fail "does not bind 127.0.0.1 by default"
+main_port=$PORT
+start keyed "${model[@]}" --api_key s3cret-key
+python3 "$HERE/serve_api_client.py" "$main_port" "$ctx" "$PORT" s3cret-key
+stop keyed
+stop main
+echo "test_serve_api: ok (${model[*]})"
