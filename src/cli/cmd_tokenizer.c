@@ -1,11 +1,189 @@
-#include "cli/commands.h"
-#include "common/error.h"
+/* krllm tokenizer train | encode | decode */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-/* Placeholder until the tokenizer stage lands. */
+#include "cli/commands.h"
+#include "common/args.h"
+#include "common/error.h"
+#include "common/util.h"
+#include "tokenizer/tok_internal.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/trainer.h"
+
+static int parse_bool_text(const char *flag, const char *v, int *out) {
+    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes")) *out = 1;
+    else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no")) *out = 0;
+    else return kr_error("--%s expects true or false, got '%s'", flag, v);
+    return 0;
+}
+
+/* "a,b,c" → list items (empty items are skipped). */
+static int split_commas(const char *s, StrList *out) {
+    while (*s) {
+        const char *e = strchr(s, ',');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n) {
+            char *item = strndup(s, n);
+            int rc = item ? strlist_push(out, item) : kr_error("out of memory");
+            free(item);
+            if (rc) return -1;
+        }
+        s += n + (e ? 1 : 0);
+    }
+    return 0;
+}
+
+static int finish(int rc) {
+    if (rc < 0) kr_print_error();
+    return rc < 0 ? 1 : 0;
+}
+
+static int train(int argc, char **argv) {
+    BpeTrainOptions o;
+    bpe_train_options_default(&o);
+    const char *model_type = "bpe", *output = NULL, *byte_fallback = "true", *user = NULL;
+    ArgSpec specs[] = {
+        {"input", ARG_LIST, &o.inputs, "training text files, one sentence or paragraph per line", 1},
+        {"output", ARG_STR, &output, "output prefix: writes PREFIX.model and PREFIX.vocab", 1},
+        {"vocab_size", ARG_INT, &o.vocab_size, "vocabulary size (default 32000)", 0},
+        {"model_type", ARG_STR, &model_type, "bpe (the only type)", 0},
+        {"character_coverage", ARG_DOUBLE, &o.character_coverage, "share of characters kept as pieces (0.9995)", 0},
+        {"byte_fallback", ARG_STR, &byte_fallback, "true: rare characters become <0xNN> byte pieces (default true)", 0},
+        {"input_sentence_size", ARG_I64, &o.input_sentence_size, "train on the first N lines only (0 = all)", 0},
+        {"num_threads", ARG_INT, &o.num_threads, "threads for counting (default 2)", 0},
+        {"user_defined_symbols", ARG_STR, &user, "comma-separated pieces kept whole, e.g. \"<|user|>,<|assistant|>\"", 0},
+        {"max_sentencepiece_length", ARG_INT, &o.max_piece_length, "longest piece in characters (16)", 0},
+    };
+    int rc = kr_parse_args(argc, argv, specs, sizeof specs / sizeof specs[0],
+                           "krllm tokenizer train --input FILE... --output PREFIX [--vocab_size 32000] [flags]");
+    if (rc == 0 && strcmp(model_type, "bpe") != 0) rc = kr_error("--model_type %s is not supported; use bpe", model_type);
+    if (rc == 0) rc = parse_bool_text("byte_fallback", byte_fallback, &o.byte_fallback);
+    if (rc == 0 && user) rc = split_commas(user, &o.user_defined);
+    if (rc == 0 && o.num_threads < 1) rc = kr_error("--num_threads must be at least 1");
+    SpmModel m;
+    int have_model = 0;
+    double t0 = kr_now();
+    if (rc == 0) rc = bpe_train(&o, &m), have_model = rc == 0;
+    if (rc == 0) {
+        free(m.model_prefix);
+        m.model_prefix = strdup(output);
+        rc = tokenizer_fill_self_test(&m);
+    }
+    if (rc == 0) rc = tokenizer_write_files(&m, output);
+    if (rc == 0)
+        fprintf(stderr, "wrote %s.model and %s.vocab: %d pieces in %.1f s (peak memory %.0f MB)\n", output, output,
+                m.n_pieces, kr_now() - t0, kr_peak_rss_mb());
+    if (have_model) spm_model_free(&m);
+    strlist_free(&o.inputs);
+    strlist_free(&o.user_defined);
+    return rc == 1 ? 0 : finish(rc);
+}
+
+static int load_for_cli(int argc, char **argv, const char *usage, const char **format, Tokenizer **t) {
+    const char *model = NULL;
+    ArgSpec specs[] = {
+        {"model", ARG_STR, &model, "tokenizer model (.model)", 1},
+        {"output_format", ARG_STR, format, "id or piece (encode only; default id)", 0},
+    };
+    int rc = kr_parse_args(argc, argv, specs, format ? 2 : 1, usage);
+    if (rc != 0) return rc;
+    if (format && strcmp(*format, "id") != 0 && strcmp(*format, "piece") != 0)
+        return kr_error("--output_format must be id or piece, got '%s'", *format);
+    return tokenizer_load(model, t);
+}
+
+static int encode(int argc, char **argv) {
+    const char *format = "id";
+    Tokenizer *t = NULL;
+    int rc = load_for_cli(argc, argv, "krllm tokenizer encode --model FILE [--output_format id|piece] < text > ids", &format, &t);
+    if (rc != 0) return rc == 1 ? 0 : finish(rc);
+    int pieces = !strcmp(format, "piece");
+    EncodeScratch s = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    static char obuf[1 << 16];
+    setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+    while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
+        if (n && line[n - 1] == '\n') n--;
+        rc = tokenizer_encode_scratch(t, line, (size_t)n, &s);
+        for (size_t i = 0; rc == 0 && i < s.n; i++) {
+            if (i) putchar(' ');
+            if (pieces) fputs(tokenizer_id_to_piece(t, (int)s.ids[i]), stdout);
+            else printf("%u", s.ids[i]);
+        }
+        putchar('\n');
+    }
+    if (rc == 0 && fflush(stdout) != 0) rc = kr_error("writing the output failed: %s", strerror(errno));
+    free(line);
+    encode_scratch_free(&s);
+    tokenizer_free(t);
+    return finish(rc);
+}
+
+static int decode(int argc, char **argv) {
+    Tokenizer *t = NULL;
+    int rc = load_for_cli(argc, argv, "krllm tokenizer decode --model FILE < ids > text", NULL, &t);
+    if (rc != 0) return rc == 1 ? 0 : finish(rc);
+    char *line = NULL;
+    size_t cap = 0, ids_cap = 0, lineno = 0;
+    uint32_t *ids = NULL;
+    ssize_t n;
+    while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
+        lineno++;
+        size_t count = 0;
+        for (char *p = line;;) {
+            while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+            if (!*p) break;
+            char *end;
+            errno = 0;
+            unsigned long v = strtoul(p, &end, 10);
+            if (end == p || errno || v >= (unsigned long)tokenizer_vocab_size(t) || (*end && !strchr(" \t\r\n", *end))) {
+                rc = kr_error("stdin line %zu: '%.*s' is not a token id of this model (0..%d)", lineno,
+                              (int)strcspn(p, " \t\r\n"), p, tokenizer_vocab_size(t) - 1);
+                break;
+            }
+            if (count == ids_cap) {
+                ids_cap = ids_cap ? ids_cap * 2 : 256;
+                uint32_t *bigger = realloc(ids, ids_cap * sizeof *ids);
+                if (!bigger) {
+                    rc = kr_error("out of memory");
+                    break;
+                }
+                ids = bigger;
+            }
+            ids[count++] = (uint32_t)v;
+            p = end;
+        }
+        char *text;
+        size_t len;
+        if (rc == 0 && (rc = tokenizer_decode(t, ids, count, &text, &len)) == 0) {
+            fwrite(text, 1, len, stdout);
+            putchar('\n');
+            free(text);
+        }
+    }
+    free(line);
+    free(ids);
+    tokenizer_free(t);
+    return finish(rc);
+}
+
 int cmd_tokenizer(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    kr_error("'krllm tokenizer' is not available in this build yet");
-    kr_print_error();
+    const char *usage = "usage: krllm tokenizer train|encode|decode [flags]   (krllm tokenizer <sub> --help)\n";
+    if (argc < 1) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (!strcmp(argv[0], "train")) return train(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "encode")) return encode(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "decode")) return decode(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    fprintf(stderr, "krllm tokenizer: unknown subcommand '%s'\n%s", argv[0], usage);
     return 2;
 }

@@ -1,0 +1,169 @@
+/* Encoding, exactly as SentencePiece's BPE model does it: the normalised text is split into
+ * characters (user-defined symbols stay whole and never merge); then, repeatedly, the adjacent
+ * pair whose concatenation is the highest-scoring piece is merged (ties: leftmost first), using a
+ * priority queue over a linked list of symbols; symbols that are not pieces fall back to bytes.
+ * Because no piece of ours has ▁ after its start, merges never cross the start of a word, so each
+ * word is encoded on its own with small buffers. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "tokenizer/tok_internal.h"
+
+typedef struct {
+    uint32_t start, len; /* bytes of the normalised text; len 0 = merged away */
+    int prev, next;
+} Sym;
+
+typedef struct {
+    float score;
+    int left, right;
+    uint32_t len; /* byte length of the merged piece when pushed (stale entries differ) */
+} Cand;
+
+/* Priority: higher score first; equal scores: the leftmost pair first. */
+static inline int cand_before(const Cand *a, const Cand *b) {
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+static void heap_push(Cand *h, size_t *n, Cand c) {
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!cand_before(&c, &h[p])) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = c;
+}
+
+static Cand heap_pop(Cand *h, size_t *n) {
+    Cand top = h[0], last = h[--(*n)];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && cand_before(&h[c + 1], &h[c])) c++;
+        if (!cand_before(&h[c], &last)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n) h[i] = last;
+    return top;
+}
+
+static int reserve(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q) return kr_error("out of memory while encoding (%zu items)", need);
+    *p = q, *cap = c;
+    return 0;
+}
+
+static inline int push_id(EncodeScratch *s, uint32_t id) {
+    if (s->n == s->ids_cap && reserve((void **)&s->ids, &s->ids_cap, s->n + 1, sizeof *s->ids) != 0) return -1;
+    s->ids[s->n++] = id;
+    return 0;
+}
+
+static inline size_t char_len(uint8_t lead) { return "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[lead >> 4]; }
+
+/* Appends the id of a final symbol: the piece itself, else its bytes, else <unk>. */
+static int emit_symbol(const Tokenizer *t, EncodeScratch *s, const char *p, size_t len) {
+    const StrMapEntry *e = strmap_find(&t->pieces, p, len);
+    if (!e && len <= 4) e = strmap_find(&t->reserved, p, len);
+    if (e) return push_id(s, (uint32_t)e->value);
+    if (!t->byte_fallback) return push_id(s, (uint32_t)t->unk_id);
+    for (size_t i = 0; i < len; i++)
+        if (push_id(s, (uint32_t)t->byte_id[(uint8_t)p[i]]) != 0) return -1;
+    return 0;
+}
+
+static inline void maybe_add_pair(const Tokenizer *t, const char *text, const Sym *sym, int l, int r, Cand *heap,
+                                  size_t *nheap) {
+    if (l < 0 || r < 0) return;
+    uint32_t len = sym[l].len + sym[r].len;
+    const StrMapEntry *e = strmap_find(&t->pieces, text + sym[l].start, len);
+    if (!e) return;
+    Cand c = {t->proto.pieces[e->value].score, l, r, len};
+    heap_push(heap, nheap, c);
+}
+
+/* BPE over one word text[start, start+len) that holds no user-defined symbol. */
+static int encode_word(const Tokenizer *t, EncodeScratch *s, const char *text, size_t start, size_t len) {
+    if (len <= 4 && char_len((uint8_t)text[start]) >= len) return emit_symbol(t, s, text + start, len);
+    if (reserve(&s->syms, &s->syms_cap, len, sizeof(Sym)) != 0 || reserve(&s->heap, &s->heap_cap, 3 * len + 2, sizeof(Cand)) != 0)
+        return -1;
+    Sym *sym = s->syms;
+    Cand *heap = s->heap;
+    int n = 0;
+    for (size_t p = start, end = start + len; p < end; n++) {
+        size_t cl = char_len((uint8_t)text[p]);
+        if (cl > end - p) cl = end - p;
+        sym[n].start = (uint32_t)p, sym[n].len = (uint32_t)cl, sym[n].prev = n - 1, sym[n].next = n + 1;
+        p += cl;
+    }
+    sym[n - 1].next = -1;
+    size_t nheap = 0;
+    for (int i = 1; i < n; i++) maybe_add_pair(t, text, sym, i - 1, i, heap, &nheap);
+    while (nheap) {
+        Cand c = heap_pop(heap, &nheap);
+        Sym *l = &sym[c.left], *r = &sym[c.right];
+        if (!l->len || !r->len || l->len + r->len != c.len) continue; /* stale */
+        l->len += r->len;
+        l->next = r->next;
+        if (r->next >= 0) sym[r->next].prev = c.left;
+        r->len = 0;
+        maybe_add_pair(t, text, sym, l->prev, c.left, heap, &nheap);
+        maybe_add_pair(t, text, sym, c.left, l->next, heap, &nheap);
+    }
+    for (int i = 0; i >= 0; i = sym[i].next)
+        if (emit_symbol(t, s, text + sym[i].start, sym[i].len) != 0) return -1;
+    return 0;
+}
+
+int tokenizer_encode_scratch(const Tokenizer *t, const char *text, size_t len, EncodeScratch *s) {
+    s->n = 0;
+    if (reserve((void **)&s->norm, &s->norm_cap, NORMALIZE_BOUND(len), 1) != 0) return -1;
+    size_t nlen = normalize_text(&t->norm, text, len, s->norm);
+    const char *nt = s->norm;
+    size_t word = 0, p = 0;
+    while (p < nlen) {
+        size_t u = prefix_match(&t->user, nt + p, nlen - p);
+        if (u) {
+            if (p > word && encode_word(t, s, nt, word, p - word) != 0) return -1;
+            if (emit_symbol(t, s, nt + p, u) != 0) return -1;
+            word = p += u;
+            continue;
+        }
+        if (t->split_words && p > word && (uint8_t)nt[p] == 0xE2 && nlen - p >= 3 &&
+            memcmp(nt + p, KR_SPACE_SYMBOL, KR_SPACE_SYMBOL_LEN) == 0) {
+            if (encode_word(t, s, nt, word, p - word) != 0) return -1;
+            word = p;
+        }
+        p += char_len((uint8_t)nt[p]);
+    }
+    if (nlen > word && encode_word(t, s, nt, word, nlen - word) != 0) return -1;
+    return 0;
+}
+
+void encode_scratch_free(EncodeScratch *s) {
+    free(s->ids), free(s->norm), free(s->syms), free(s->heap);
+    memset(s, 0, sizeof *s);
+}
+
+int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, uint32_t **ids, size_t *n) {
+    EncodeScratch s = {0};
+    *ids = NULL, *n = 0;
+    if (tokenizer_encode_scratch(t, text, len, &s) != 0) {
+        encode_scratch_free(&s);
+        return -1;
+    }
+    *ids = s.ids ? s.ids : malloc(sizeof **ids);
+    *n = s.n;
+    s.ids = NULL;
+    encode_scratch_free(&s);
+    return *ids ? 0 : kr_error("out of memory");
+}

@@ -1,0 +1,192 @@
+#define _GNU_SOURCE /* memmem */
+/* The piece table: loading and validating a .model, id/piece lookups, the self-test. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/fileio.h"
+#include "tokenizer/tok_internal.h"
+
+/* "<0xNN>" → NN, else -1. */
+static int byte_piece_value(const char *p) {
+    unsigned v;
+    char tail;
+    if (strlen(p) != 6 || sscanf(p, "<0x%2X%c", &v, &tail) != 2 || tail != '>') return -1;
+    return (int)v;
+}
+
+static int reserved_control_id(const Tokenizer *t, const char *piece) {
+    const StrMapEntry *e = strmap_find(&t->reserved, piece, strlen(piece));
+    return e && t->proto.pieces[e->value].type == SPM_CONTROL ? (int)e->value : -1;
+}
+
+static int check_normalizer(const SpmModel *m, const char *what) {
+    const char *name = m->normalizer_name ? m->normalizer_name : "";
+    if ((strcmp(name, "identity") != 0 && name[0]) || m->precompiled_charsmap_size || m->has_normalization_rules ||
+        m->has_denormalizer)
+        return kr_error("%s: uses the SentencePiece normalizer '%s' with character mapping rules, which krllm does "
+                        "not implement; use a model written by 'krllm tokenizer train' (normalizer 'identity')",
+                        what, name);
+    if (m->model_type != SPM_MODEL_BPE)
+        return kr_error("%s: model type %d is not BPE; krllm reads BPE models only", what, m->model_type);
+    return 0;
+}
+
+static int index_pieces(Tokenizer *t, const char *what) {
+    SpmModel *m = &t->proto;
+    int n_user = 0;
+    for (int i = 0; i < m->n_pieces; i++) {
+        const SpmPiece *p = &m->pieces[i];
+        size_t len = strlen(p->piece);
+        t->piece_len[i] = len;
+        if (p->type == SPM_UNUSED)
+            return kr_error("%s: piece %d ('%s') has type UNUSED, which krllm does not support", what, i, p->piece);
+        StrMap *map = p->type == SPM_NORMAL || p->type == SPM_USER_DEFINED ? &t->pieces : &t->reserved;
+        StrMap *other = map == &t->pieces ? &t->reserved : &t->pieces;
+        int added;
+        int64_t *v = strmap_upsert(map, p->piece, len, i, &added);
+        if (!v) return -1;
+        if (!added || strmap_find(other, p->piece, len))
+            return kr_error("%s: piece '%s' is defined twice (ids %lld and %d)", what, p->piece, (long long)*v, i);
+        if (p->type == SPM_UNKNOWN) {
+            if (t->unk_id >= 0) return kr_error("%s: more than one <unk> piece (ids %d and %d)", what, t->unk_id, i);
+            t->unk_id = i;
+        } else if (p->type == SPM_BYTE) {
+            int b = byte_piece_value(p->piece);
+            if (b < 0) return kr_error("%s: byte piece %d is '%s', expected <0xNN>", what, i, p->piece);
+            if (!m->byte_fallback) return kr_error("%s: byte piece '%s' found although byte_fallback is off", what, p->piece);
+            t->byte_id[b] = i;
+        } else if (p->type == SPM_USER_DEFINED) {
+            n_user++;
+        }
+        if (map == &t->pieces && len > 1 && memmem(p->piece + 1, len - 1, KR_SPACE_SYMBOL, KR_SPACE_SYMBOL_LEN))
+            t->split_words = 0;
+    }
+    if (t->unk_id < 0) return kr_error("%s: the model has no <unk> piece", what);
+    if (m->byte_fallback)
+        for (int b = 0; b < 256; b++)
+            if (t->byte_id[b] < 0) return kr_error("%s: byte fallback is on but piece <0x%02X> is missing", what, b);
+    char **user = calloc(n_user ? n_user : 1, sizeof *user);
+    if (!user) return kr_error("out of memory");
+    for (int i = 0, k = 0; i < m->n_pieces; i++)
+        if (m->pieces[i].type == SPM_USER_DEFINED) user[k++] = m->pieces[i].piece;
+    int rc = prefix_matcher_init(&t->user, user, n_user);
+    free(user);
+    return rc;
+}
+
+static int run_self_test(const Tokenizer *t, const char *what) {
+    for (int i = 0; i < t->proto.n_samples; i++) {
+        const SpmSample *s = &t->proto.samples[i];
+        char *got = tokenizer_encode_as_pieces_line(t, s->input, strlen(s->input));
+        if (!got) return -1;
+        int ok = strcmp(got, s->expected) == 0;
+        if (!ok)
+            kr_error("%s: self-test sample %d failed: '%s' encodes as '%s' but the model file says '%s' "
+                     "(the file is damaged or was written by an incompatible encoder)",
+                     what, i, s->input, got, s->expected);
+        free(got);
+        if (!ok) return -1;
+    }
+    return 0;
+}
+
+int tokenizer_from_proto(SpmModel *m, const char *what, Tokenizer **out) {
+    *out = NULL;
+    Tokenizer *t = calloc(1, sizeof *t);
+    if (!t) {
+        spm_model_free(m);
+        return kr_error("out of memory");
+    }
+    t->proto = *m;
+    memset(m, 0, sizeof *m);
+    t->vocab = t->proto.n_pieces;
+    t->unk_id = -1;
+    t->split_words = 1;
+    t->byte_fallback = t->proto.byte_fallback;
+    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
+    t->piece_len = calloc(t->vocab, sizeof *t->piece_len);
+    if (!t->piece_len || strmap_init(&t->pieces, t->vocab) != 0 || strmap_init(&t->reserved, 300) != 0 ||
+        check_normalizer(&t->proto, what) != 0 || index_pieces(t, what) != 0) {
+        if (!t->piece_len) kr_error("out of memory");
+        tokenizer_free(t);
+        return -1;
+    }
+    t->bos_id = reserved_control_id(t, t->proto.bos_piece);
+    t->eos_id = reserved_control_id(t, t->proto.eos_piece);
+    t->pad_id = reserved_control_id(t, t->proto.pad_piece);
+    t->norm.add_dummy_prefix = t->proto.add_dummy_prefix;
+    t->norm.remove_extra_whitespaces = t->proto.remove_extra_whitespaces;
+    t->norm.escape_whitespaces = t->proto.escape_whitespaces;
+    t->norm.user = &t->user;
+    if (run_self_test(t, what) != 0) {
+        tokenizer_free(t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+int tokenizer_load(const char *path, Tokenizer **out) {
+    *out = NULL;
+    size_t size;
+    char *data = kr_read_file(path, &size);
+    if (!data) return -1; /* the message names the file */
+    SpmModel m;
+    int rc = spm_model_decode((const uint8_t *)data, size, path, &m);
+    free(data);
+    if (rc != 0) return -1;
+    return tokenizer_from_proto(&m, path, out);
+}
+
+void tokenizer_free(Tokenizer *t) {
+    if (!t) return;
+    spm_model_free(&t->proto);
+    free(t->piece_len);
+    strmap_free(&t->pieces);
+    strmap_free(&t->reserved);
+    prefix_matcher_free(&t->user);
+    free(t);
+}
+
+int tokenizer_vocab_size(const Tokenizer *t) { return t->vocab; }
+
+int tokenizer_piece_id(const Tokenizer *t, const char *piece) {
+    size_t len = strlen(piece);
+    const StrMapEntry *e = strmap_find(&t->pieces, piece, len);
+    if (!e) e = strmap_find(&t->reserved, piece, len);
+    return e ? (int)e->value : -1;
+}
+
+const char *tokenizer_id_to_piece(const Tokenizer *t, int id) {
+    return id >= 0 && id < t->vocab ? t->proto.pieces[id].piece : NULL;
+}
+
+int tokenizer_bos_id(const Tokenizer *t) { return t->bos_id; }
+int tokenizer_eos_id(const Tokenizer *t) { return t->eos_id; }
+int tokenizer_unk_id(const Tokenizer *t) { return t->unk_id; }
+int tokenizer_pad_id(const Tokenizer *t) { return t->pad_id; }
+
+char *tokenizer_encode_as_pieces_line(const Tokenizer *t, const char *text, size_t len) {
+    EncodeScratch s = {0};
+    if (tokenizer_encode_scratch(t, text, len, &s) != 0) {
+        encode_scratch_free(&s);
+        return NULL;
+    }
+    size_t total = 1;
+    for (size_t i = 0; i < s.n; i++) total += t->piece_len[s.ids[i]] + 1;
+    char *line = malloc(total), *o = line;
+    if (line) {
+        for (size_t i = 0; i < s.n; i++) {
+            if (i) *o++ = ' ';
+            memcpy(o, t->proto.pieces[s.ids[i]].piece, t->piece_len[s.ids[i]]);
+            o += t->piece_len[s.ids[i]];
+        }
+        *o = 0;
+    } else {
+        kr_error("out of memory");
+    }
+    encode_scratch_free(&s);
+    return line;
+}

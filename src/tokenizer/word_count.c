@@ -1,0 +1,172 @@
+#include "tokenizer/word_count.h"
+
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+#define BLOCK_BYTES (8u << 20)
+#define MAX_SAMPLES 3
+#define SAMPLE_MAX_BYTES 120
+
+typedef struct {
+    StrMap words;
+    char *norm;
+    size_t norm_cap;
+    int failed;
+} ThreadCounts;
+
+static int add_word(ThreadCounts *tc, const char *w, size_t n) {
+    if (!n) return 0;
+    int64_t *v = strmap_upsert(&tc->words, w, n, 0, NULL);
+    if (!v) return -1;
+    (*v)++;
+    return 0;
+}
+
+static int count_line(ThreadCounts *tc, const Normalizer *nz, const char *line, size_t len) {
+    if (NORMALIZE_BOUND(len) > tc->norm_cap) {
+        free(tc->norm);
+        tc->norm_cap = NORMALIZE_BOUND(len) * 2;
+        tc->norm = malloc(tc->norm_cap);
+        if (!tc->norm) return kr_error("out of memory");
+    }
+    size_t n = normalize_text(nz, line, len, tc->norm);
+    const char *t = tc->norm;
+    size_t word = 0, p = 0;
+    while (p < n) {
+        size_t u = prefix_match(nz->user, t + p, n - p);
+        if (u) {
+            if (add_word(tc, t + word, p - word) != 0) return -1;
+            word = p += u;
+            continue;
+        }
+        if (p > word && memcmp(t + p, KR_SPACE_SYMBOL, KR_SPACE_SYMBOL_LEN) == 0) {
+            if (add_word(tc, t + word, p - word) != 0) return -1;
+            word = p;
+        }
+        p += "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[(uint8_t)t[p] >> 4];
+    }
+    return add_word(tc, t + word, n - word);
+}
+
+/* Keeps the first few non-empty lines (cut at a character boundary) as self-test inputs. */
+static void keep_sample(WordCounts *wc, const char *line, size_t len) {
+    if (wc->samples.n >= MAX_SAMPLES || len == 0) return;
+    size_t cut = 0;
+    while (cut < len && cut < SAMPLE_MAX_BYTES) {
+        size_t m = utf8_valid_len((const uint8_t *)line + cut, len - cut);
+        if (!m || line[cut] == '\r' || line[cut] == 0) break;
+        cut += m;
+    }
+    if (cut == 0) return;
+    char buf[SAMPLE_MAX_BYTES + 8];
+    memcpy(buf, line, cut);
+    buf[cut] = 0;
+    strlist_push(&wc->samples, buf);
+}
+
+/* Counts the complete lines of block[0..len) in parallel. */
+static void count_block(ThreadCounts *tcs, int threads, const Normalizer *nz, const char *block, const size_t *starts,
+                        size_t nlines) {
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 512)
+    for (size_t i = 0; i < nlines; i++) {
+        ThreadCounts *tc = &tcs[omp_get_thread_num()];
+        if (tc->failed) continue;
+        size_t b = starts[i], e = starts[i + 1] - 1; /* drop the '\n' */
+        if (count_line(tc, nz, block + b, e - b) != 0) tc->failed = 1;
+    }
+}
+
+static int count_file(const char *path, FILE *fp, ThreadCounts *tcs, int threads, const Normalizer *nz,
+                      int64_t max_lines, WordCounts *wc, char *block, size_t **starts, size_t *starts_cap) {
+    size_t have = 0;
+    for (;;) {
+        size_t got = fread(block + have, 1, BLOCK_BYTES - have, fp);
+        if (ferror(fp)) return kr_error("reading %s: %s", path, strerror(errno));
+        have += got;
+        int eof = got == 0 || feof(fp);
+        if (have == 0) return 0;
+        if (eof && block[have - 1] != '\n') block[have++] = '\n'; /* room: BLOCK_BYTES + 1 allocated */
+        size_t nlines = 0, last = 0;
+        (*starts)[0] = 0;
+        for (size_t i = 0; i < have; i++) {
+            if (block[i] != '\n') continue;
+            if (max_lines && wc->lines + (int64_t)nlines >= max_lines) break;
+            if (nlines + 2 > *starts_cap) {
+                size_t *s = realloc(*starts, sizeof **starts * *starts_cap * 2);
+                if (!s) return kr_error("out of memory");
+                *starts = s, *starts_cap *= 2;
+            }
+            keep_sample(wc, block + last, i - last);
+            (*starts)[++nlines] = last = i + 1;
+        }
+        if (nlines == 0 && !(max_lines && wc->lines >= max_lines))
+            return kr_error("%s: a line longer than %u MB; split the text into lines (one sentence or paragraph each)",
+                            path, BLOCK_BYTES >> 20);
+        count_block(tcs, threads, nz, block, *starts, nlines);
+        for (int t = 0; t < threads; t++)
+            if (tcs[t].failed) return -1;
+        wc->lines += (int64_t)nlines;
+        wc->bytes += (int64_t)last;
+        if (max_lines && wc->lines >= max_lines) return 0;
+        memmove(block, block + last, have - last);
+        have -= last;
+        if (eof && have == 0) return 0;
+    }
+}
+
+static int merge_counts(WordCounts *wc, ThreadCounts *tcs, int threads) {
+    size_t total = 0;
+    for (int t = 0; t < threads; t++) total += tcs[t].words.n;
+    if (strmap_init(&wc->words, total / 2 + 16) != 0) return -1;
+    for (int t = 0; t < threads; t++) {
+        StrMap *m = &tcs[t].words;
+        for (size_t i = 0; i < m->n; i++) {
+            int64_t *v = strmap_upsert(&wc->words, strmap_key(m, &m->entries[i]), m->entries[i].key_len, 0, NULL);
+            if (!v) return -1;
+            *v += m->entries[i].value;
+        }
+        strmap_free(m);
+    }
+    return 0;
+}
+
+int count_words(char *const *files, int nfiles, int64_t max_lines, int threads, const Normalizer *nz,
+                WordCounts *out) {
+    memset(out, 0, sizeof *out);
+    if (threads < 1) threads = 1;
+    ThreadCounts *tcs = calloc(threads, sizeof *tcs);
+    char *block = malloc(BLOCK_BYTES + 1);
+    size_t starts_cap = 1 << 16, *starts = malloc(sizeof *starts * starts_cap);
+    int rc = tcs && block && starts ? 0 : kr_error("out of memory");
+    for (int t = 0; rc == 0 && t < threads; t++) rc = strmap_init(&tcs[t].words, 1 << 16);
+    Progress prog;
+    progress_begin(&prog, "counting words", nfiles, "files", 1);
+    for (int f = 0; rc == 0 && f < nfiles; f++) {
+        FILE *fp = fopen(files[f], "rb");
+        if (!fp) {
+            rc = kr_error("cannot open training text %s: %s", files[f], strerror(errno));
+            break;
+        }
+        rc = count_file(files[f], fp, tcs, threads, nz, max_lines, out, block, &starts, &starts_cap);
+        fclose(fp);
+        progress_update(&prog, f + 1);
+        if (max_lines && out->lines >= max_lines) break;
+    }
+    progress_end(&prog, nfiles);
+    if (rc == 0) rc = merge_counts(out, tcs, threads);
+    for (int t = 0; tcs && t < threads; t++) strmap_free(&tcs[t].words), free(tcs[t].norm);
+    free(tcs), free(block), free(starts);
+    if (rc == 0 && out->words.n == 0) rc = kr_error("the training text is empty");
+    if (rc != 0) word_counts_free(out);
+    return rc;
+}
+
+void word_counts_free(WordCounts *wc) {
+    strmap_free(&wc->words);
+    strlist_free(&wc->samples);
+}
