@@ -1,0 +1,89 @@
+/* Line-oriented inputs: a document per line (text), blank-line separated blocks (paragraphs)
+ * and WikiExtractor output (<doc ...> title, paragraphs, </doc>). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "text/readers.h"
+
+/* A block longer than this is handed over in pieces, keeping memory bounded on inputs
+ * without blank lines; the length filter later splits long documents anyway. */
+#define MAX_BLOCK_BYTES ((size_t)8 << 20)
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} Block;
+
+static int block_add(Block *b, const char *line, size_t n, const char *path) {
+    if (b->len + n + 2 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1 << 16;
+        while (cap < b->len + n + 2) cap *= 2;
+        char *p = realloc(b->buf, cap);
+        if (!p) return kr_error("out of memory reading %s", path);
+        b->buf = p;
+        b->cap = cap;
+    }
+    if (b->len) b->buf[b->len++] = '\n';
+    memcpy(b->buf + b->len, line, n);
+    b->len += n;
+    return 0;
+}
+
+static int block_flush(Block *b, ReaderContext *rc) {
+    if (b->len == 0) return 0;
+    size_t n = b->len;
+    b->len = 0;
+    rc->counts->docs++;
+    return rc->sink(rc->ctx, b->buf, n, DOC_PLAIN);
+}
+
+static int is_blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t') return 0;
+    return 1;
+}
+
+int read_lines(Source *src, InputFormat format, ReaderContext *rc) {
+    LineReader lr;
+    lines_init(&lr, src);
+    Block b = {0};
+    int in_doc = 0, title_pending = 0, rc_out = 0;
+    char *line;
+    size_t n;
+    for (;;) {
+        int got = lines_next(&lr, &line, &n);
+        if (got <= 0) {
+            rc_out = got;
+            break;
+        }
+        int r = 0;
+        if (format == FMT_TEXT) {
+            if (!is_blank(line, n)) {
+                rc->counts->docs++;
+                r = rc->sink(rc->ctx, line, n, DOC_PLAIN);
+            }
+        } else if (format == FMT_PARAGRAPHS) {
+            if (is_blank(line, n) || b.len + n > MAX_BLOCK_BYTES) r = block_flush(&b, rc);
+            if (r == 0 && !is_blank(line, n)) r = block_add(&b, line, n, src->path);
+        } else if (n >= 5 && memcmp(line, "<doc ", 5) == 0) {
+            r = block_flush(&b, rc);
+            in_doc = title_pending = 1;
+        } else if (n >= 6 && memcmp(line, "</doc>", 6) == 0) {
+            r = block_flush(&b, rc);
+            in_doc = 0;
+        } else if (in_doc && !is_blank(line, n)) {
+            int is_title = title_pending;
+            title_pending = 0;
+            if (!is_title || rc->keep_headings) r = block_add(&b, line, n, src->path);
+        }
+        if (r != 0) {
+            rc_out = -1;
+            break;
+        }
+    }
+    if (rc_out == 0) rc_out = block_flush(&b, rc);
+    free(b.buf);
+    lines_free(&lr);
+    return rc_out;
+}
