@@ -199,8 +199,8 @@ static int setup(Trainer *t) {
     }
     if (rc == 0 && t->tc.seq_len > t->mc.max_seq_len)
         rc = kr_error("training.seq_len %d exceeds the model's max_seq_len %d", t->tc.seq_len, t->mc.max_seq_len);
-    if (rc == 0) rc = choose_tokenizer(t, o->resume_from[0] ? &resumed : NULL);
     if (rc == 0) rc = open_data(t);
+    if (rc == 0) rc = choose_tokenizer(t, o->resume_from[0] ? &resumed : NULL);
     if (rc == 0) {
         int cuda = !strcmp(t->tc.device, "cuda");
         if (!cuda && strcmp(t->tc.mixed_precision, "no") != 0)
