@@ -95,9 +95,10 @@ static int open_data(Trainer *t) {
     if (!c->train_data[0]) return kr_error("no training data: set data.train_data or pass --train_data FILE");
     uint64_t seed = kr_hash64("loader", 6, (uint64_t)c->seed);
     if (loader_open(&t->train, c->train_data, c->batch_size, c->seq_len, t->o->data_size, (uint32_t)t->mc.vocab_size, seed) != 0)
-        return -1;
+        return kr_error("training data: %s (data.train_data / --train_data; shards come from `krllm tokenize`)", kr_last_error());
     if (c->val_data[0]) {
-        if (val_open(&t->val, c->val_data, c->batch_size, c->seq_len, (uint32_t)t->mc.vocab_size) != 0) return -1;
+        if (val_open(&t->val, c->val_data, c->batch_size, c->seq_len, (uint32_t)t->mc.vocab_size) != 0)
+            return kr_error("validation data: %s (data.val_data / --val_data)", kr_last_error());
         t->has_val = 1;
     }
     return 0;
