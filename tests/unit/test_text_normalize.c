@@ -1,0 +1,58 @@
+/* Text cleaning: NFC / NFKC (Hangul compatibility jamo kept), invalid UTF-8 replaced and
+ * counted, control characters, whitespace; HTML tags and entities of plain inputs. */
+#include <string.h>
+
+#include "test.h"
+#include "text/markup.h"
+#include "text/normalize.h"
+
+static NormScratch ns;
+
+static CleanCounts check_norm_at(const char *in, size_t n, NormForm f, const char *want, int line) {
+    CleanCounts cc = {0};
+    const char *out;
+    size_t len;
+    CHECK(text_normalize(in, n, f, &ns, &out, &len, &cc) == 0);
+    CHECK_MSG(len == strlen(want) && memcmp(out, want, len) == 0, "line %d: got [%.*s] want [%s]", line, (int)len, out, want);
+    return cc;
+}
+#define check_norm(in, f, want) check_norm_at(in, strlen(in), f, want, __LINE__)
+
+static void check_tags(const char *in, const char *want) {
+    char out[256];
+    size_t n = markup_strip_tags(in, strlen(in), out);
+    n = markup_decode_entities(out, n, out);
+    CHECK_MSG(n == strlen(want) && memcmp(out, want, n) == 0, "got [%.*s] want [%s]", (int)n, out, want);
+}
+
+int main(void) {
+    /* NFC composes conjoining jamo and combining accents */
+    check_norm("\xE1\x84\x80\xE1\x85\xA1 e\xCC\x81", NORM_NFC, "가 é");
+    /* NFC keeps compatibility characters, NFKC folds them... */
+    check_norm("ｈｅｌｌｏ ① ㎏", NORM_NFC, "ｈｅｌｌｏ ① ㎏");
+    check_norm("ｈｅｌｌｏ ① ㎏", NORM_NFKC, "hello 1 kg");
+    /* ...but never the Hangul compatibility jamo of ㅋㅋ / ㅠㅠ, even next to folded text */
+    check_norm("ㅋㅋㅋ 진짜 웃기다 ㅠㅠ", NORM_NFKC, "ㅋㅋㅋ 진짜 웃기다 ㅠㅠ");
+    check_norm("Ａㅋ①ㅎㅏ", NORM_NFKC, "Aㅋ1ㅎㅏ");
+    /* decomposed syllables are composed under NFKC too */
+    check_norm("\xE1\x84\x80\xE1\x85\xA1ㅋ", NORM_NFKC, "가ㅋ");
+    /* invalid UTF-8: each broken sequence becomes one U+FFFD and is counted */
+    CleanCounts cc = check_norm("가\xFF나\xE0\x80다\xED\xA0\x80라\xEA\xB0", NORM_NFC, "가\xEF\xBF\xBD나\xEF\xBF\xBD다\xEF\xBF\xBD라\xEF\xBF\xBD");
+    CHECK_MSG(cc.invalid_utf8 == 4, "invalid count %llu", (unsigned long long)cc.invalid_utf8);
+    cc = check_norm("정상 텍스트", NORM_NFC, "정상 텍스트");
+    CHECK(cc.invalid_utf8 == 0);
+    /* control characters: tab -> space, CR -> line break, others removed and counted */
+    cc = check_norm("a\x01" "b\tc\r\nd\x7f\xC2\x85" "e", NORM_NFC, "ab c\nde");
+    CHECK_MSG(cc.control_removed == 3, "control count %llu", (unsigned long long)cc.control_removed);
+    /* zero-width space, BOM and soft hyphen are dropped */
+    check_norm("\xEF\xBB\xBF" "가\xE2\x80\x8B나\xC2\xAD다", NORM_NFC, "가나다");
+    /* whitespace: runs collapse, lines trimmed, blank lines dropped, NBSP and ideographic space are spaces */
+    check_norm("  가   나  \n\n\n  다\xC2\xA0\xC2\xA0라\xE3\x80\x80마 ", NORM_NFC, "가 나\n다 라 마");
+    check_norm(" \n\t \n", NORM_NFC, "");
+
+    check_tags("<b>굵게</b> 쓴 <a href=\"x\">링크</a>와<br>줄바꿈", "굵게 쓴 링크와 줄바꿈");
+    check_tags("3<5 그리고 <3 그리고 a < b", "3<5 그리고 <3 그리고 a < b");
+    check_tags("&lt;b&gt; &amp;amp; &#65; &#x1F600; &#xD800; &#0;", "<b> &amp; A \xF0\x9F\x98\x80 &#xD800; &#0;");
+    norm_scratch_free(&ns);
+    return test_summary("test_text_normalize");
+}
