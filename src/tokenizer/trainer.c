@@ -161,9 +161,12 @@ static int pair_inc(Bpe *b, uint32_t x, uint32_t y, uint32_t word, int64_t freq)
     if (p->dead) return 0;
     p->count += freq;
     if (p->words.n == 0 || p->words.w[p->words.n - 1] != word) {
-        size_t cap = p->words.cap;
-        if (grow((void **)&p->words.w, &cap, p->words.n + 1, sizeof(uint32_t)) != 0) return -1;
-        p->words.cap = (uint32_t)cap;
+        if (p->words.n == p->words.cap) { /* most pairs occur in few words: start small */
+            uint32_t cap = p->words.cap ? p->words.cap * 2 : 2;
+            uint32_t *w = realloc(p->words.w, cap * sizeof *w);
+            if (!w) return kr_error("out of memory in the BPE trainer (word lists)");
+            p->words.w = w, p->words.cap = cap;
+        }
         p->words.w[p->words.n++] = word;
     }
     if (p->touched_at != b->iter) {
