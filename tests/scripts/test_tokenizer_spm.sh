@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Cross-check with SentencePiece: a model trained by `krllm tokenizer train` must load in spm_encode /
+# spm_decode (and python3 sentencepiece when present) and give exactly our ids on ~2000 lines of
+# Korean text plus edge cases; decoding must agree too. Then `krllm tokenize`: shard header, token
+# count, and identical output for 1 and 2 threads.
+set -euo pipefail
+: "${KRLLM_BIN:?}" "${KRLLM_TMP:?}" "${KRLLM_SHARED:?}"
+T=$KRLLM_TMP
+KO=$KRLLM_SHARED/data/ko
+lines=2000; [ "${KRLLM_SANITIZED:-0}" = 1 ] && lines=600
+
+bz() { bzip2 -dc "$1" 2>/dev/null || true; } # readers stop early (SIGPIPE is fine)
+
+# Training text: novels plus Wikipedia and movie reviews (a few hundred KB).
+{ head -c 250000 "$KO/text/koconovel/koconovel_50_novels_sentences.txt"; echo
+  bz "$KO/wiki/kowiki-2020-wikiextractor-AE-wiki_00-24.txt.bz2" | head -c 150000; echo
+  bz "$KO/text/nsmc_raw_reviews_excluding_test.tsv.bz2" | head -3000 | cut -f4; } > "$T/train.txt"
+"$KRLLM_BIN" tokenizer train --input "$T/train.txt" --vocab_size 2000 --character_coverage 0.995 \
+  --output "$T/tok" --user_defined_symbols "<|user|>,<|assistant|>,<|system|>" 2>/dev/null
+[ -s "$T/tok.model" ] && [ -s "$T/tok.vocab" ]
+[ "$(wc -l < "$T/tok.vocab")" -eq 2000 ]
+
+# Held-out lines (other files than the training text) and edge cases.
+{ head -$((lines / 2)) "$KO/text/korean-parallel-corpora/korean-english-park.test.ko"
+  sed -n "2,$((lines / 2 + 1))p" "$KO/eval/nsmc_ratings_test.txt" | cut -f2
+  printf '%s\n' "ㅋㅋㅋㅋ ㅠㅠ ㅎㅎ" "大韓民國 憲法" "이모지 🙂😂👍🏽 🇰🇷" "Mixed 한국어 and English 12345 3.14" \
+    "   앞뒤   공백   " "" "     " "▁이미 ▁ 있는 ▁" "<|user|>안녕<|assistant|>네<|system|>" "$(printf '\t탭\t')"
+  printf 'bad \xff\xfe utf8 \xc3\x28 \xed\xa0\x80 \xc0\xaf end \xe2\x82\n'
+  tr '\n' ' ' < "$KO/text/korean-parallel-corpora/korean-french-park-v1.test.ko"; echo
+} > "$T/test.txt"
+
+"$KRLLM_BIN" tokenizer encode --model "$T/tok.model" < "$T/test.txt" > "$T/ours.ids"
+"$KRLLM_BIN" tokenizer decode --model "$T/tok.model" < "$T/ours.ids" > "$T/ours.txt"
+[ "$(wc -l < "$T/ours.ids")" -eq "$(wc -l < "$T/test.txt")" ]
+if grep -qw 0 "$T/ours.ids"; then echo "an <unk> (id 0) was produced"; exit 1; fi
+
+if ! command -v spm_encode >/dev/null; then
+  echo "SKIP: spm_encode is not installed (apt-get install sentencepiece) -- SentencePiece cross-check skipped"
+  exit 0
+fi
+spm_encode --model "$T/tok.model" --output_format=id < "$T/test.txt" > "$T/spm.ids"
+cmp "$T/ours.ids" "$T/spm.ids" || { diff "$T/ours.ids" "$T/spm.ids" | head; echo "ids differ from spm_encode"; exit 1; }
+spm_decode --model "$T/tok.model" --input_format=id < "$T/ours.ids" > "$T/spm.txt"
+cmp "$T/ours.txt" "$T/spm.txt" || { echo "decoded text differs from spm_decode"; exit 1; }
+"$KRLLM_BIN" tokenizer encode --model "$T/tok.model" --output_format piece < "$T/test.txt" > "$T/ours.pieces"
+spm_encode --model "$T/tok.model" --output_format=piece < "$T/test.txt" > "$T/spm.pieces"
+cmp "$T/ours.pieces" "$T/spm.pieces"
+
+PY=/usr/bin/python3
+if [ -x $PY ] && $PY -c "import sentencepiece" 2>/dev/null; then
+  $PY - "$T/tok.model" "$T/test.txt" "$T/ours.ids" <<'PYEOF'
+import sys, sentencepiece as spm
+sp = spm.SentencePieceProcessor(model_file=sys.argv[1])
+assert (sp.unk_id(), sp.bos_id(), sp.eos_id(), sp.pad_id()) == (0, 1, 2, 3)
+assert sp.piece_to_id("<|user|>") == 260 and sp.vocab_size() == 2000
+lines = open(sys.argv[2], "rb").read().split(b"\n")[:-1]
+ours = [[int(x) for x in l.split()] for l in open(sys.argv[3])]
+bad = [i for i, (l, o) in enumerate(zip(lines, ours)) if sp.encode(l) != o]
+assert not bad and len(lines) == len(ours), f"python sentencepiece differs on lines {bad[:10]}"
+PYEOF
+else
+  echo "note: python3 sentencepiece not found, python cross-check skipped"
+fi
+
+# Pretokenize: header fields, token count (ids + one separator per non-empty line), thread independence.
+"$KRLLM_BIN" tokenize --tokenizer "$T/tok.model" --input "$T/test.txt" --output "$T/a.bin" --num_threads 1 2>/dev/null
+"$KRLLM_BIN" tokenize --tokenizer "$T/tok.model" --input "$T/test.txt" --output "$T/b.bin" --num_threads 2 2>/dev/null
+cmp "$T/a.bin" "$T/b.bin"
+want_docs=$(awk 'NF>0' "$T/ours.ids" | wc -l)
+want_tokens=$(awk 'NF>0 {n += NF + 1} END {print n}' "$T/ours.ids")
+[ "$(head -c 8 "$T/a.bin")" = KRTOKENS ]
+hdr="$(od -A n -t u4 -j 8 -N 16 "$T/a.bin") $(od -A n -t u8 -j 24 -N 16 "$T/a.bin")"
+read -r ver tb vocab sep ntok ndocs <<< "$(echo $hdr)"
+[ "$ver $tb $vocab $sep" = "1 2 2000 2" ] || { echo "bad header: $ver $tb $vocab $sep"; exit 1; }
+[ "$ntok" = "$want_tokens" ] && [ "$ndocs" = "$want_docs" ] || { echo "counts $ntok/$ndocs, want $want_tokens/$want_docs"; exit 1; }
+[ "$(stat -c %s "$T/a.bin")" -eq $((64 + 2 * want_tokens)) ]
+echo "ok: $(wc -l < "$T/test.txt") lines identical to SentencePiece; shard $ntok tokens"
