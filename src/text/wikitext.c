@@ -103,11 +103,15 @@ static size_t table_end(const char *in, size_t n, size_t i) {
     return n;
 }
 
-/* Pass 2: templates {{...}} and tables {|...|}. An unclosed "{{" stays as text, and so does
- * every later one (keeps malformed pages linear-time). */
+/* An unclosed "{{" or "[[" stays as text. Each failed search for its end scans ahead, so after
+ * this many failures in one page the rest of the page's openers are taken as text without
+ * searching: hostile pages stay linear-time, ordinary pages with a stray "{{" are unaffected. */
+#define MAX_FAILED_SCANS 64
+
+/* Pass 2: templates {{...}} and tables {|...|}. */
 static size_t strip_templates_and_tables(const char *in, size_t n, char *out) {
     size_t o = 0;
-    int templates_closed = 1;
+    int failed_scans = 0;
     for (size_t i = 0; i < n;) {
         const char *br = memchr(in + i, '{', n - i);
         size_t upto = br ? (size_t)(br - in) : n;
@@ -119,13 +123,13 @@ static size_t strip_templates_and_tables(const char *in, size_t n, char *out) {
             i = table_end(in, n, i);
             continue;
         }
-        if (templates_closed && i + 1 < n && in[i + 1] == '{') {
+        if (failed_scans < MAX_FAILED_SCANS && i + 1 < n && in[i + 1] == '{') {
             size_t end = template_end(in, n, i);
             if (end) {
                 i = end;
                 continue;
             }
-            templates_closed = 0;
+            failed_scans++;
         }
         out[o++] = in[i++];
     }
@@ -142,8 +146,6 @@ static size_t link_end(const char *in, size_t n, size_t i) {
         } else if (in[i] == ']' && in[i + 1] == ']') {
             i++;
             if (--depth == 0) return i + 1;
-        } else if (in[i] == '\n' && in[i + 1] == '\n') {
-            return 0; /* links never span paragraphs */
         }
     }
     return 0;
@@ -208,7 +210,7 @@ static size_t render_external_link(const char *in, size_t n, char *out, size_t *
 /* Pass 3: [[links]] and [external links]. */
 static size_t convert_links(const char *in, size_t n, char *out, int depth) {
     size_t o = 0;
-    int links_closed = 1;
+    int failed_scans = 0;
     for (size_t i = 0; i < n;) {
         const char *br = memchr(in + i, '[', n - i);
         size_t upto = br ? (size_t)(br - in) : n;
@@ -216,14 +218,14 @@ static size_t convert_links(const char *in, size_t n, char *out, int depth) {
         o += upto - i;
         i = upto;
         if (!br) break;
-        if (links_closed && depth < 8 && i + 1 < n && in[i + 1] == '[') {
+        if (failed_scans < MAX_FAILED_SCANS && depth < 8 && i + 1 < n && in[i + 1] == '[') {
             size_t end = link_end(in, n, i);
             if (end) {
                 o += render_internal_link(in + i + 2, end - i - 4, out + o, depth);
                 i = end;
                 continue;
             }
-            links_closed = 0;
+            failed_scans++;
         }
         size_t consumed = 0, len = render_external_link(in + i, n - i, out + o, &consumed);
         if (len != (size_t)-1) {

@@ -29,6 +29,7 @@ int main(void) {
     check_wiki("{{정보|내용=\n{|\n| 칸\n|}\n}}본문", "본문");
     /* an unclosed template stays as text */
     check_wiki("가 {{미완성 나", "가 {{미완성 나");
+    check_wiki("가 {{미완성 {{틀}} 나 [[고리 [[서울]] 다", "가 {{미완성 나 [[고리 서울 다");
     /* tables, nested */
     check_wiki("앞 문단\n{| class=\"wikitable\"\n|-\n! 이름 !! 값\n|-\n| 가 || 나\n|}\n뒤 문단", "앞 문단\n뒤 문단");
     check_wiki("앞\n{|\n| 바깥\n{|\n| 안쪽\n|}\n| 바깥 계속\n|}\n뒤", "앞\n뒤");
