@@ -111,6 +111,10 @@ $(BUILD)/cuda/%.o: tests/cuda/%.cu
 $(BUILD)/cuda/cuda_check: $(BUILD)/cuda/cuda_check.o $(BUILD)/libkrllm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/cuda/train_cuda_bench: bench/train_cuda_bench.c $(BUILD)/libkrllm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkrllm.a $(LDLIBS)
+
 .PHONY: test-cuda
 test-cuda: $(BUILD)/cuda/cuda_check
 	$(BUILD)/cuda/cuda_check $(CUDA_CHECK_TEXT)

@@ -1,0 +1,83 @@
+/* Training throughput of the CUDA backend: full steps (forward, backward, gradient norm,
+ * clipped AdamW) on random tokens, like the PyTorch anchor. Prints one JSON line.
+ * Usage: train_cuda_bench --model configs/model_medium.yaml [--batch 16] [--seq 2048]
+ *        [--steps 10] [--warmup 3] [--recompute] [--fp32] */
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/cuda/backend_cuda.h"
+#include "common/error.h"
+#include "common/rng.h"
+#include "common/util.h"
+
+static int step(Backend *be, const int32_t *in, const int32_t *tg, int t, float *loss) {
+    float norm;
+    if (be->ops->zero_grad(be) || be->ops->forward_backward(be, in, tg, 1.f, loss) || be->ops->grad_norm(be, &norm))
+        return -1;
+    AdamWStep s = {3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, t, norm > 1.f ? 1.f / norm : 1.f, 0};
+    return be->ops->adamw_step(be, &s);
+}
+
+int main(int argc, char **argv) {
+    const char *model = "configs/model_medium.yaml";
+    int B = 16, T = 2048, steps = 10, warmup = 3, recompute = 0, fp32 = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) B = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--seq") && i + 1 < argc) T = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--recompute")) recompute = 1;
+        else if (!strcmp(argv[i], "--fp32")) fp32 = 1;
+        else {
+            fprintf(stderr, "unknown argument %s\n", argv[i]);
+            return 2;
+        }
+    }
+    ModelConfig cfg;
+    if (model_config_load(model, &cfg) != 0) {
+        kr_print_error();
+        return 1;
+    }
+    Backend be;
+    BackendOptions opt = {B, T, !fp32, recompute, 0};
+    if (backend_create(&be, "cuda", &cfg, &opt) != 0) {
+        printf("{\"model\":\"%s\",\"B\":%d,\"T\":%d,\"error\":\"%s\"}\n", cfg.name, B, T, kr_last_error());
+        return 1;
+    }
+    size_t P = be.layout.num_params, N = (size_t)B * T;
+    float *params = malloc(P * sizeof(float));
+    int32_t *in = malloc(N * 4), *tg = malloc(N * 4);
+    Rng r;
+    rng_seed(&r, 1);
+    params_init_random(&be.layout, params, 1);
+    for (size_t i = 0; i < N; i++) in[i] = (int32_t)rng_below(&r, cfg.vocab_size), tg[i] = (int32_t)rng_below(&r, cfg.vocab_size);
+    int rc = be.ops->set_params(&be, params);
+    float loss = 0;
+    for (int t = 1; rc == 0 && t <= warmup; t++) rc = step(&be, in, tg, t, &loss);
+    cudaDeviceSynchronize();
+    double t0 = kr_now();
+    for (int t = 1; rc == 0 && t <= steps; t++) rc = step(&be, in, tg, warmup + t, &loss);
+    cudaDeviceSynchronize();
+    double dt = (kr_now() - t0) / steps;
+    if (rc != 0) {
+        printf("{\"model\":\"%s\",\"error\":\"%s\"}\n", cfg.name, kr_last_error());
+        return 1;
+    }
+    size_t free_b, total_b;
+    cudaMemGetInfo(&free_b, &total_b);
+    double tps = N / dt, flops = model_flops_per_token(&cfg, T) * tps;
+    printf("{\"impl\":\"krllm\",\"model\":\"%s\",\"params_M\":%.1f,\"B\":%d,\"T\":%d,\"precision\":\"%s\",\"recompute\":%d,"
+           "\"step_ms\":%.1f,\"tok_s\":%.0f,\"tflops\":%.1f,\"mfu_vs_989\":%.3f,\"mem_GB\":%.1f,\"device_used_GB\":%.1f,"
+           "\"loss\":%.3f,\"device\":\"%s\"}\n",
+           cfg.name, P / 1e6, B, T, fp32 ? "fp32" : "bf16", recompute, dt * 1e3, tps, flops / 1e12, flops / 989e12,
+           be.ops->memory_in_use(&be) / 1e9, (total_b - free_b) / 1e9, loss, cuda_device_name());
+    backend_destroy(&be);
+    free(params);
+    free(in);
+    free(tg);
+    return 0;
+}

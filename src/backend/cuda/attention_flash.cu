@@ -1,0 +1,392 @@
+/* Flash attention (forward and backward) for causal grouped-query attention in bf16 on tensor
+ * cores (mma.sync m16n8k16, fp32 accumulation), head size 64. Never materialises the T x T
+ * scores: the forward keeps a running max and sum per row and saves the log-sum-exp; the
+ * backward recomputes the probabilities tile by tile. The backward runs as two kernels — dq
+ * over query tiles, dk/dv over key tiles (summing the query heads of a group) — so that no
+ * atomics are needed and results are reproducible bit for bit.
+ *
+ * Tiles are 64 rows; each of the 4 warps of a block owns 16 rows. Fragment layouts follow the
+ * PTX ISA for m16n8k16: thread (g = lane/4, c = lane%4) holds accumulator elements at rows
+ * g and g+8, columns 2c and 2c+1 of each 8-column tile. */
+#include <stdint.h>
+
+#include "backend/cuda/kernels.cuh"
+
+#define FA_ROWS 64
+#define FA_THREADS 128
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
+
+__device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const void *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const void *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+/* d += a b */
+__device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem),
+                 "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+/* Copies rows row0 .. row0+63 (zero-filling rows >= T) of a [T, ld] matrix into a padded tile. */
+template <int HD> __device__ __forceinline__ void load_tile(bf16 *s, const bf16 *g, int ld, int row0, int T) {
+    constexpr int LD = HD + 8, CH = HD / 8;
+    for (int i = threadIdx.x; i < FA_ROWS * CH; i += FA_THREADS) {
+        int r = i / CH, col = (i % CH) * 8;
+        bool ok = row0 + r < T;
+        cp_async16(s + r * LD + col, ok ? g + (size_t)(row0 + r) * ld + col : g, ok);
+    }
+}
+
+/* The 16 x HD rows of this warp as A fragments (one per 16-column step). */
+template <int HD> __device__ __forceinline__ void load_a_frags(uint32_t (&f)[HD / 16][4], const bf16 *tile, int warp) {
+    constexpr int LD = HD + 8;
+    int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++) ldsm_x4(f[kk], tile + (warp * 16 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
+}
+
+/* acc[16 x 64] = A[16 x HD] . tile[64 x HD]^T (tile rows are the output columns). */
+template <int HD>
+__device__ __forceinline__ void mma_abt(float (&acc)[8][4], const uint32_t (&a)[HD / 16][4], const bf16 *tile) {
+    constexpr int LD = HD + 8;
+    int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int j = 0; j < 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++)
+#pragma unroll
+        for (int jp = 0; jp < 4; jp++) {
+            uint32_t b[4];
+            ldsm_x4(b, tile + (16 * jp + (lane % 8) + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8);
+            mma16816(acc[2 * jp], a[kk], b[0], b[1]);
+            mma16816(acc[2 * jp + 1], a[kk], b[2], b[3]);
+        }
+}
+
+/* out[16 x HD] += P[16 x 64] . tile[64 x HD], P given as accumulator-layout fp32 values. */
+template <int HD>
+__device__ __forceinline__ void mma_pv(float (&out)[HD / 8][4], const float (&p)[8][4], const bf16 *tile) {
+    constexpr int LD = HD + 8;
+    int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        uint32_t a[4] = {pack_bf16(p[2 * kk][0], p[2 * kk][1]), pack_bf16(p[2 * kk][2], p[2 * kk][3]),
+                         pack_bf16(p[2 * kk + 1][0], p[2 * kk + 1][1]), pack_bf16(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+#pragma unroll
+        for (int jp = 0; jp < HD / 16; jp++) {
+            uint32_t b[4];
+            ldsm_x4_trans(b, tile + (16 * kk + (lane % 8) + ((lane / 8) % 2) * 8) * LD + 16 * jp + (lane / 16) * 8);
+            mma16816(out[2 * jp], a, b[0], b[1]);
+            mma16816(out[2 * jp + 1], a, b[2], b[3]);
+        }
+    }
+}
+
+template <int HD>
+__global__ void __launch_bounds__(FA_THREADS) flash_fwd_kernel(const bf16 *qkv, bf16 *o, float *lse, AttnShape a,
+                                                               float scale_log2) {
+    constexpr int LD = HD + 8;
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    bf16 *sQ = (bf16 *)smem_raw, *sK = sQ + FA_ROWS * LD, *sV = sK + 2 * FA_ROWS * LD; /* K, V double-buffered */
+    int qb = gridDim.x - 1 - blockIdx.x; /* longest rows first */
+    int h = blockIdx.y % a.H, b = blockIdx.y / a.H, kvh = h / (a.H / a.KV);
+    int stride = (a.H + 2 * a.KV) * HD, T = a.T;
+    const bf16 *base = qkv + (size_t)b * T * stride;
+    const bf16 *gq = base + h * HD, *gk = base + (a.H + kvh) * HD, *gv = base + (a.H + a.KV + kvh) * HD;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+
+    load_tile<HD>(sQ, gq, stride, qb * FA_ROWS, T);
+    load_tile<HD>(sK, gk, stride, 0, T);
+    load_tile<HD>(sV, gv, stride, 0, T);
+    cp_async_commit();
+
+    uint32_t qf[HD / 16][4];
+    float acc[HD / 8][4];
+#pragma unroll
+    for (int j = 0; j < HD / 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+    int row0 = qb * FA_ROWS + warp * 16 + g, row1 = row0 + 8;
+
+    for (int kb = 0; kb <= qb; kb++) {
+        int buf = kb & 1;
+        if (kb < qb) {
+            load_tile<HD>(sK + (buf ^ 1) * FA_ROWS * LD, gk, stride, (kb + 1) * FA_ROWS, T);
+            load_tile<HD>(sV + (buf ^ 1) * FA_ROWS * LD, gv, stride, (kb + 1) * FA_ROWS, T);
+            cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        if (kb == 0) load_a_frags<HD>(qf, sQ, warp);
+        float s[8][4];
+        mma_abt<HD>(s, qf, sK + buf * FA_ROWS * LD);
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float v = s[j][e] * scale_log2;
+                int key = kb * FA_ROWS + 8 * j + 2 * c + (e & 1);
+                if (kb == qb && key > (e < 2 ? row0 : row1)) v = -INFINITY;
+                s[j][e] = v;
+                if (e < 2) mx0 = fmaxf(mx0, v);
+                else mx1 = fmaxf(mx1, v);
+            }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+        float c0 = exp2f(m0 - n0), c1 = exp2f(m1 - n1);
+        m0 = n0;
+        m1 = n1;
+        float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            s[j][0] = exp2f(s[j][0] - n0);
+            s[j][1] = exp2f(s[j][1] - n0);
+            s[j][2] = exp2f(s[j][2] - n1);
+            s[j][3] = exp2f(s[j][3] - n1);
+            sum0 += s[j][0] + s[j][1];
+            sum1 += s[j][2] + s[j][3];
+        }
+        l0 = l0 * c0 + sum0;
+        l1 = l1 * c1 + sum1;
+#pragma unroll
+        for (int j = 0; j < HD / 8; j++) {
+            acc[j][0] *= c0;
+            acc[j][1] *= c0;
+            acc[j][2] *= c1;
+            acc[j][3] *= c1;
+        }
+        mma_pv<HD>(acc, s, sV + buf * FA_ROWS * LD);
+        __syncthreads(); /* the next iteration's prefetch overwrites this buffer */
+    }
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    float i0 = 1.f / l0, i1 = 1.f / l1;
+    int ostride = a.H * HD;
+    bf16 *go = o + (size_t)b * T * ostride + h * HD;
+#pragma unroll
+    for (int j = 0; j < HD / 8; j++) {
+        if (row0 < T) *(uint32_t *)(go + (size_t)row0 * ostride + 8 * j + 2 * c) = pack_bf16(acc[j][0] * i0, acc[j][1] * i0);
+        if (row1 < T) *(uint32_t *)(go + (size_t)row1 * ostride + 8 * j + 2 * c) = pack_bf16(acc[j][2] * i1, acc[j][3] * i1);
+    }
+    if (c == 0) {
+        if (row0 < T) lse[((size_t)b * T + row0) * a.H + h] = (m0 + log2f(l0)) * LN2;
+        if (row1 < T) lse[((size_t)b * T + row1) * a.H + h] = (m1 + log2f(l1)) * LN2;
+    }
+}
+
+/* dq for one 64-row query tile: recomputes P and dP per key tile, dS = P (dP - D), dq += dS K. */
+template <int HD>
+__global__ void __launch_bounds__(FA_THREADS) flash_dq_kernel(const bf16 *qkv, const bf16 *dout, const float *lse,
+                                                              const float *dsum, bf16 *dqkv, AttnShape a, float scale) {
+    constexpr int LD = HD + 8;
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    bf16 *sQ = (bf16 *)smem_raw, *sO = sQ + FA_ROWS * LD, *sK = sO + FA_ROWS * LD, *sV = sK + 2 * FA_ROWS * LD;
+    int qb = gridDim.x - 1 - blockIdx.x;
+    int h = blockIdx.y % a.H, b = blockIdx.y / a.H, kvh = h / (a.H / a.KV);
+    int stride = (a.H + 2 * a.KV) * HD, ostride = a.H * HD, T = a.T;
+    const bf16 *base = qkv + (size_t)b * T * stride;
+    const bf16 *gk = base + (a.H + kvh) * HD, *gv = base + (a.H + a.KV + kvh) * HD;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    float scale_log2 = scale * LOG2E;
+
+    load_tile<HD>(sQ, base + h * HD, stride, qb * FA_ROWS, T);
+    load_tile<HD>(sO, dout + (size_t)b * T * ostride + h * HD, ostride, qb * FA_ROWS, T);
+    load_tile<HD>(sK, gk, stride, 0, T);
+    load_tile<HD>(sV, gv, stride, 0, T);
+    cp_async_commit();
+
+    int row0 = qb * FA_ROWS + warp * 16 + g, row1 = row0 + 8;
+    size_t li0 = ((size_t)b * T + row0) * a.H + h, li1 = ((size_t)b * T + row1) * a.H + h;
+    float L0 = row0 < T ? lse[li0] * LOG2E : 0.f, L1 = row1 < T ? lse[li1] * LOG2E : 0.f;
+    float D0 = row0 < T ? dsum[li0] : 0.f, D1 = row1 < T ? dsum[li1] : 0.f;
+    uint32_t qf[HD / 16][4], of[HD / 16][4];
+    float acc[HD / 8][4];
+#pragma unroll
+    for (int j = 0; j < HD / 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+
+    for (int kb = 0; kb <= qb; kb++) {
+        int buf = kb & 1;
+        if (kb < qb) {
+            load_tile<HD>(sK + (buf ^ 1) * FA_ROWS * LD, gk, stride, (kb + 1) * FA_ROWS, T);
+            load_tile<HD>(sV + (buf ^ 1) * FA_ROWS * LD, gv, stride, (kb + 1) * FA_ROWS, T);
+            cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        if (kb == 0) {
+            load_a_frags<HD>(qf, sQ, warp);
+            load_a_frags<HD>(of, sO, warp);
+        }
+        float s[8][4], dp[8][4];
+        mma_abt<HD>(s, qf, sK + buf * FA_ROWS * LD);
+        mma_abt<HD>(dp, of, sV + buf * FA_ROWS * LD);
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int key = kb * FA_ROWS + 8 * j + 2 * c + (e & 1), row = e < 2 ? row0 : row1;
+                float p = (kb == qb && key > row) ? 0.f : exp2f(s[j][e] * scale_log2 - (e < 2 ? L0 : L1));
+                s[j][e] = p * (dp[j][e] - (e < 2 ? D0 : D1));
+            }
+        mma_pv<HD>(acc, s, sK + buf * FA_ROWS * LD);
+        __syncthreads();
+    }
+    bf16 *gdq = dqkv + (size_t)b * T * stride + h * HD;
+#pragma unroll
+    for (int j = 0; j < HD / 8; j++) {
+        if (row0 < T) *(uint32_t *)(gdq + (size_t)row0 * stride + 8 * j + 2 * c) = pack_bf16(acc[j][0] * scale, acc[j][1] * scale);
+        if (row1 < T) *(uint32_t *)(gdq + (size_t)row1 * stride + 8 * j + 2 * c) = pack_bf16(acc[j][2] * scale, acc[j][3] * scale);
+    }
+}
+
+/* dk and dv for one 64-row key tile of one kv head, over every query head of its group and
+ * every query tile at or after it: P^T = exp(K Q^T - lse), dV += P^T dO, dS^T = P^T (V dO^T - D), dK += dS^T Q. */
+template <int HD>
+__global__ void __launch_bounds__(FA_THREADS) flash_dkv_kernel(const bf16 *qkv, const bf16 *dout, const float *lse,
+                                                               const float *dsum, bf16 *dqkv, AttnShape a, float scale) {
+    constexpr int LD = HD + 8;
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    bf16 *sQ = (bf16 *)smem_raw, *sO = sQ + FA_ROWS * LD;
+    float *sL = (float *)(sO + FA_ROWS * LD), *sD = sL + FA_ROWS;
+    int kb = blockIdx.x; /* the first key tiles see the most queries: they start first */
+    int kvh = blockIdx.y % a.KV, b = blockIdx.y / a.KV, group = a.H / a.KV;
+    int stride = (a.H + 2 * a.KV) * HD, ostride = a.H * HD, T = a.T;
+    const bf16 *base = qkv + (size_t)b * T * stride;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    float scale_log2 = scale * LOG2E;
+    int nq = (T + FA_ROWS - 1) / FA_ROWS;
+
+    /* K and V of this tile pass through the Q / dO buffers into registers */
+    uint32_t kf[HD / 16][4], vf[HD / 16][4];
+    load_tile<HD>(sQ, base + (a.H + kvh) * HD, stride, kb * FA_ROWS, T);
+    load_tile<HD>(sO, base + (a.H + a.KV + kvh) * HD, stride, kb * FA_ROWS, T);
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads();
+    load_a_frags<HD>(kf, sQ, warp);
+    load_a_frags<HD>(vf, sO, warp);
+
+    float dk[HD / 8][4], dv[HD / 8][4];
+#pragma unroll
+    for (int j = 0; j < HD / 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dk[j][e] = dv[j][e] = 0.f;
+    int key0 = kb * FA_ROWS + warp * 16 + g, key1 = key0 + 8;
+
+    for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+        for (int qb = kb; qb < nq; qb++) {
+            __syncthreads(); /* everyone is done with the previous tiles */
+            load_tile<HD>(sQ, base + h * HD, stride, qb * FA_ROWS, T);
+            load_tile<HD>(sO, dout + (size_t)b * T * ostride + h * HD, ostride, qb * FA_ROWS, T);
+            cp_async_commit();
+            for (int r = threadIdx.x; r < FA_ROWS; r += FA_THREADS) {
+                int q = qb * FA_ROWS + r;
+                size_t li = ((size_t)b * T + q) * a.H + h;
+                sL[r] = q < T ? lse[li] * LOG2E : INFINITY;
+                sD[r] = q < T ? dsum[li] : 0.f;
+            }
+            cp_async_wait<0>();
+            __syncthreads();
+            float s[8][4], dp[8][4];
+            mma_abt<HD>(s, kf, sQ);
+            mma_abt<HD>(dp, vf, sO);
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int col = 8 * j + 2 * c + (e & 1), q = qb * FA_ROWS + col, key = e < 2 ? key0 : key1;
+                    float p = (qb == kb && key > q) ? 0.f : exp2f(s[j][e] * scale_log2 - sL[col]);
+                    s[j][e] = p;
+                    dp[j][e] = p * (dp[j][e] - sD[col]);
+                }
+            mma_pv<HD>(dv, s, sO);
+            mma_pv<HD>(dk, dp, sQ);
+        }
+    }
+    bf16 *gdk = dqkv + (size_t)b * T * stride + (a.H + kvh) * HD, *gdv = gdk + a.KV * HD;
+#pragma unroll
+    for (int j = 0; j < HD / 8; j++) {
+        if (key0 < T) {
+            *(uint32_t *)(gdk + (size_t)key0 * stride + 8 * j + 2 * c) = pack_bf16(dk[j][0] * scale, dk[j][1] * scale);
+            *(uint32_t *)(gdv + (size_t)key0 * stride + 8 * j + 2 * c) = pack_bf16(dv[j][0], dv[j][1]);
+        }
+        if (key1 < T) {
+            *(uint32_t *)(gdk + (size_t)key1 * stride + 8 * j + 2 * c) = pack_bf16(dk[j][2] * scale, dk[j][3] * scale);
+            *(uint32_t *)(gdv + (size_t)key1 * stride + 8 * j + 2 * c) = pack_bf16(dv[j][2], dv[j][3]);
+        }
+    }
+}
+
+template <int HD> static int flash_fwd(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s) {
+    size_t smem = 5 * FA_ROWS * (HD + 8) * sizeof(bf16);
+    CU_TRY(cudaFuncSetAttribute(flash_fwd_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    dim3 grid(cdiv(a.T, FA_ROWS), a.B * a.H);
+    flash_fwd_kernel<HD><<<grid, FA_THREADS, smem, s>>>(qkv, o, lse, a, rsqrtf((float)HD) * LOG2E);
+    CU_LAUNCHED();
+    return 0;
+}
+
+template <int HD>
+static int flash_bwd(const bf16 *qkv, const bf16 *o, const bf16 *dout, const float *lse, float *dsum, bf16 *dqkv,
+                     AttnShape a, cudaStream_t s) {
+    TRY(attention_dsum<bf16>(o, dout, dsum, a, s));
+    float scale = rsqrtf((float)HD);
+    size_t smem_dq = 6 * FA_ROWS * (HD + 8) * sizeof(bf16);
+    CU_TRY(cudaFuncSetAttribute(flash_dq_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq));
+    flash_dq_kernel<HD><<<dim3(cdiv(a.T, FA_ROWS), a.B * a.H), FA_THREADS, smem_dq, s>>>(qkv, dout, lse, dsum, dqkv, a, scale);
+    CU_LAUNCHED();
+    size_t smem_kv = 2 * FA_ROWS * (HD + 8) * sizeof(bf16) + 2 * FA_ROWS * sizeof(float);
+    flash_dkv_kernel<HD><<<dim3(cdiv(a.T, FA_ROWS), a.B * a.KV), FA_THREADS, smem_kv, s>>>(qkv, dout, lse, dsum, dqkv, a, scale);
+    CU_LAUNCHED();
+    return 0;
+}
+
+/* ---- dispatch ---- */
+
+template <> int k_attention_fwd<bf16>(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s) {
+    if (a.hd == 64) return flash_fwd<64>(qkv, o, lse, a, s);
+    return k_attention_fwd_simple<bf16>(qkv, o, lse, a, s);
+}
+template <>
+int k_attention_bwd<bf16>(const bf16 *qkv, const bf16 *o, const bf16 *dout, const float *lse, float *dsum, bf16 *dqkv,
+                          AttnShape a, cudaStream_t s) {
+    if (a.hd == 64) return flash_bwd<64>(qkv, o, dout, lse, dsum, dqkv, a, s);
+    return k_attention_bwd_simple<bf16>(qkv, o, dout, lse, dsum, dqkv, a, s);
+}
+template <> int k_attention_fwd<float>(const float *qkv, float *o, float *lse, AttnShape a, cudaStream_t s) {
+    return k_attention_fwd_simple<float>(qkv, o, lse, a, s);
+}
+template <>
+int k_attention_bwd<float>(const float *qkv, const float *o, const float *dout, const float *lse, float *dsum,
+                           float *dqkv, AttnShape a, cudaStream_t s) {
+    return k_attention_bwd_simple<float>(qkv, o, dout, lse, dsum, dqkv, a, s);
+}

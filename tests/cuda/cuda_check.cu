@@ -1,0 +1,528 @@
+/* Correctness checks of the CUDA backend on a GPU machine (`make test-cuda`): every kernel against
+ * the CPU reference layers on fresh random inputs, the whole model against the CPU backend,
+ * a loss curve against the CPU fp32 run, and bit-exact resume. Exits 0 (skipping) without a GPU.
+ * Usage: cuda_check [korean_text_file]   (the loss curve uses its UTF-8 bytes as tokens) */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <algorithm>
+#include <vector>
+
+extern "C" {
+#include "backend/backend.h"
+#include "backend/cuda/backend_cuda.h"
+#include "common/rng.h"
+#include "model/layers.h"
+}
+#include "backend/cuda/gemm.cuh"
+#include "backend/cuda/kernels.cuh"
+
+static Rng rng;
+static int failures, checks;
+
+#define CUDA_OK(call)                                                                          \
+    do {                                                                                       \
+        cudaError_t e_ = (call);                                                               \
+        if (e_ != cudaSuccess) {                                                               \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
+            exit(2);                                                                           \
+        }                                                                                      \
+    } while (0)
+#define OK(expr)                                                                             \
+    do {                                                                                     \
+        if ((expr) != 0) {                                                                   \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr, kr_last_error()); \
+            exit(2);                                                                         \
+        }                                                                                    \
+    } while (0)
+
+static void expect(const char *what, double value, double tol) {
+    checks++;
+    int ok = value <= tol; /* NaN fails */
+    if (!ok) failures++;
+    printf("%s %-52s %10.3e  (tol %.0e)\n", ok ? "PASS" : "FAIL", what, value, tol);
+    fflush(stdout);
+}
+
+static std::vector<float> randn(size_t n, float stdv) {
+    std::vector<float> v(n);
+    for (auto &x : v) x = rng_normal(&rng) * stdv;
+    return v;
+}
+
+/* ||a - b|| / ||b|| */
+static double rel_err(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+static double rel_err(const std::vector<float> &a, const std::vector<float> &b) { return rel_err(a.data(), b.data(), b.size()); }
+
+/* Device buffers in type T built from / read back into host floats. */
+template <typename T> static T *up(const std::vector<float> &h) {
+    std::vector<T> t(h.size());
+    for (size_t i = 0; i < h.size(); i++) t[i] = (T)h[i];
+    T *d;
+    CUDA_OK(cudaMalloc(&d, std::max<size_t>(1, h.size()) * sizeof(T)));
+    CUDA_OK(cudaMemcpy(d, t.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+    return d;
+}
+template <typename T> static std::vector<float> down(const T *d, size_t n) {
+    std::vector<T> t(n);
+    CUDA_OK(cudaDeviceSynchronize());
+    CUDA_OK(cudaMemcpy(t.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
+    std::vector<float> h(n);
+    for (size_t i = 0; i < n; i++) h[i] = (float)t[i];
+    return h;
+}
+/* Rounds host values to what type T can hold, so that CPU and GPU see identical inputs. */
+template <typename T> static std::vector<float> rounded(std::vector<float> v) {
+    for (auto &x : v) x = (float)(T)x;
+    return v;
+}
+
+template <typename T> static const char *tname() { return sizeof(T) == 4 ? "fp32" : "bf16"; }
+template <typename T> static double tol_of() { return sizeof(T) == 4 ? 1e-5 : 1e-2; }
+
+static char label[128];
+template <typename T> static const char *L(const char *what) {
+    snprintf(label, sizeof label, "%s %s", tname<T>(), what);
+    return label;
+}
+
+template <typename T> static void check_rmsnorm() {
+    int N = 300, d = 200;
+    float eps = 1e-5f;
+    auto x = randn((size_t)N * d, 1.f), y = rounded<T>(randn((size_t)N * d, 1.f)), g = randn(d, 0.2f);
+    for (auto &v : g) v += 1.f;
+    auto dout = rounded<T>(randn((size_t)N * d, 1.f)), dx0 = randn((size_t)N * d, 1.f), dg0 = randn(d, 1.f);
+    std::vector<float> xs(x.size()), out(x.size()), rstd(N), dx = dx0, dg = dg0;
+    for (size_t i = 0; i < x.size(); i++) xs[i] = x[i] + y[i];
+    rmsnorm_forward(out.data(), rstd.data(), xs.data(), g.data(), N, d, eps);
+    rmsnorm_backward(dx.data(), dg.data(), dout.data(), xs.data(), g.data(), rstd.data(), N, d);
+
+    float *dx_f = up<float>(x), *dg_g = up<float>(g), *d_xout, *d_rstd, *d_partial;
+    T *d_y = up<T>(y), *d_out = up<T>(out), *d_dout = up<T>(dout), *d_dxact = up<T>(dx0);
+    float *d_dx = up<float>(dx0), *d_dg = up<float>(dg0);
+    CUDA_OK(cudaMalloc(&d_xout, x.size() * 4));
+    CUDA_OK(cudaMalloc(&d_rstd, N * 4));
+    CUDA_OK(cudaMalloc(&d_partial, rmsnorm_partial_floats(N, d) * 4));
+    OK(k_rmsnorm_fwd<T>(dx_f, d_y, d_xout, dg_g, d_out, d_rstd, N, d, eps, 0));
+    expect(L<T>("rmsnorm+residual forward: residual"), rel_err(down(d_xout, x.size()), xs), 1e-6);
+    expect(L<T>("rmsnorm+residual forward: output"), rel_err(down(d_out, x.size()), out), tol_of<T>());
+    expect(L<T>("rmsnorm forward: rstd"), rel_err(down(d_rstd, N), rstd), 1e-5);
+    OK(k_rmsnorm_bwd<T>(d_dout, d_xout, d_rstd, dg_g, d_dx, d_dxact, d_dg, d_partial, N, d, 0));
+    expect(L<T>("rmsnorm backward: dx"), rel_err(down(d_dx, x.size()), dx), 1e-5);
+    expect(L<T>("rmsnorm backward: dx (activation copy)"), rel_err(down(d_dxact, x.size()), dx), tol_of<T>());
+    expect(L<T>("rmsnorm backward: dgain"), rel_err(down(d_dg, d), dg), 1e-5);
+    void *ps[] = {dx_f, dg_g, d_xout, d_rstd, d_partial, d_y, d_out, d_dout, d_dxact, d_dx, d_dg};
+    for (void *p : ps) cudaFree(p);
+}
+
+template <typename T> static void check_rope() {
+    int B = 2, S = 50, H = 4, KV = 2, hd = 16, w = (H + 2 * KV) * hd, N = B * S;
+    auto qkv = rounded<T>(randn((size_t)N * w, 1.f));
+    std::vector<float> ct((size_t)S * hd / 2), st(ct.size()), ref = qkv;
+    rope_tables(ct.data(), st.data(), S, hd, 10000.f);
+    rope_forward(ref.data(), w, ct.data(), st.data(), B, S, H, hd);
+    rope_forward(ref.data() + H * hd, w, ct.data(), st.data(), B, S, KV, hd);
+    std::vector<float> cs(ct.size() * 2);
+    for (size_t i = 0; i < ct.size(); i++) cs[2 * i] = ct[i], cs[2 * i + 1] = st[i];
+    float *d_cs = up<float>(cs);
+    T *d = up<T>(qkv);
+    OK(k_rope<T>(d, (const float2 *)d_cs, N, S, H, KV, hd, 0, 0));
+    auto got = down(d, qkv.size());
+    expect(L<T>("rope forward"), rel_err(got, ref), tol_of<T>());
+    auto back = rounded<T>(got);
+    rope_backward(back.data(), w, ct.data(), st.data(), B, S, H, hd);
+    rope_backward(back.data() + H * hd, w, ct.data(), st.data(), B, S, KV, hd);
+    T *d2 = up<T>(rounded<T>(got));
+    OK(k_rope<T>(d2, (const float2 *)d_cs, N, S, H, KV, hd, 1, 0));
+    expect(L<T>("rope backward"), rel_err(down(d2, qkv.size()), back), tol_of<T>());
+    cudaFree(d_cs);
+    cudaFree(d);
+    cudaFree(d2);
+}
+
+template <typename T> static void check_swiglu() {
+    int N = 100, F = 300;
+    auto ab = rounded<T>(randn((size_t)N * 2 * F, 2.f)), dg = rounded<T>(randn((size_t)N * F, 1.f));
+    std::vector<float> g((size_t)N * F), dab(ab.size());
+    swiglu_forward(g.data(), ab.data(), N, F);
+    swiglu_backward(dab.data(), dg.data(), ab.data(), N, F);
+    T *d_ab = up<T>(ab), *d_g = up<T>(g), *d_dg = up<T>(dg), *d_dab = up<T>(dab);
+    OK(k_swiglu_fwd<T>(d_ab, d_g, N, F, 0));
+    OK(k_swiglu_bwd<T>(d_ab, d_dg, d_dab, N, F, 0));
+    expect(L<T>("swiglu forward"), rel_err(down(d_g, g.size()), g), tol_of<T>());
+    expect(L<T>("swiglu backward"), rel_err(down(d_dab, dab.size()), dab), tol_of<T>());
+    cudaFree(d_ab), cudaFree(d_g), cudaFree(d_dg), cudaFree(d_dab);
+}
+
+template <typename T> static void check_cross_entropy() {
+    int N = 64, V = 1000;
+    float scale = 0.7f;
+    auto logits = rounded<T>(randn((size_t)N * V, 3.f));
+    std::vector<int32_t> tg(N);
+    for (auto &t : tg) t = (int32_t)rng_below(&rng, V);
+    std::vector<float> lse(N), grad = logits;
+    float mean = crossentropy_forward(lse.data(), logits.data(), tg.data(), N, V);
+    crossentropy_backward(grad.data(), lse.data(), tg.data(), N, V, scale);
+    T *d_l = up<T>(logits);
+    int32_t *d_t;
+    float *d_loss;
+    CUDA_OK(cudaMalloc(&d_t, N * 4));
+    CUDA_OK(cudaMalloc(&d_loss, N * 4));
+    CUDA_OK(cudaMemcpy(d_t, tg.data(), N * 4, cudaMemcpyHostToDevice));
+    OK(k_cross_entropy<T>(d_l, d_t, d_loss, N, V, scale / N, 1, 0));
+    auto loss = down(d_loss, N);
+    double m = 0;
+    for (float x : loss) m += x;
+    m /= N;
+    expect(L<T>("cross-entropy loss"), fabs(m - mean) / mean, 1e-5);
+    expect(L<T>("cross-entropy gradient"), rel_err(down(d_l, grad.size()), grad), tol_of<T>());
+    cudaFree(d_l), cudaFree(d_t), cudaFree(d_loss);
+}
+
+static void check_embedding() {
+    int N = 500, d = 64, V = 50;
+    std::vector<int32_t> ids(N), order(N);
+    for (auto &t : ids) t = (int32_t)rng_below(&rng, V);
+    auto table = randn((size_t)V * d, 1.f), dx = randn((size_t)N * d, 1.f), grad = randn((size_t)V * d, 1.f);
+    std::vector<float> out((size_t)N * d), gref = grad;
+    embedding_forward(out.data(), ids.data(), table.data(), N, d);
+    embedding_backward(gref.data(), dx.data(), ids.data(), N, d);
+    for (int i = 0; i < N; i++) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return ids[a] < ids[b]; });
+    std::vector<int32_t> seg_start, seg_token;
+    for (int i = 0; i < N; i++)
+        if (i == 0 || ids[order[i]] != ids[order[i - 1]]) seg_start.push_back(i), seg_token.push_back(ids[order[i]]);
+    int nseg = (int)seg_token.size();
+    seg_start.push_back(N);
+    int32_t *d_ids, *d_order, *d_ss, *d_st;
+    CUDA_OK(cudaMalloc(&d_ids, N * 4));
+    CUDA_OK(cudaMalloc(&d_order, N * 4));
+    CUDA_OK(cudaMalloc(&d_ss, (nseg + 1) * 4));
+    CUDA_OK(cudaMalloc(&d_st, nseg * 4));
+    CUDA_OK(cudaMemcpy(d_ids, ids.data(), N * 4, cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMemcpy(d_order, order.data(), N * 4, cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMemcpy(d_ss, seg_start.data(), (nseg + 1) * 4, cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMemcpy(d_st, seg_token.data(), nseg * 4, cudaMemcpyHostToDevice));
+    float *d_table = up<float>(table), *d_out = up<float>(out), *d_dx = up<float>(dx), *d_g = up<float>(grad);
+    OK(k_embedding_fwd(d_ids, d_table, d_out, N, d, 0));
+    OK(k_embedding_bwd(d_order, d_ss, d_st, nseg, d_dx, d_g, d, 0));
+    expect("embedding forward", rel_err(down(d_out, out.size()), out), 0);
+    expect("embedding backward", rel_err(down(d_g, grad.size()), gref), 1e-6);
+    void *ps[] = {d_ids, d_order, d_ss, d_st, d_table, d_out, d_dx, d_g};
+    for (void *p : ps) cudaFree(p);
+}
+
+template <typename T> static void check_gemm(GemmCtx *g) {
+    int rows = 77, in = 96, out = 130;
+    auto x = rounded<T>(randn((size_t)rows * in, 1.f)), W = rounded<T>(randn((size_t)out * in, 0.1f));
+    auto dy = rounded<T>(randn((size_t)rows * out, 1.f)), dW0 = randn((size_t)out * in, 1.f);
+    std::vector<float> y((size_t)rows * out), dx((size_t)rows * in), dW = dW0;
+    matmul_forward(y.data(), x.data(), W.data(), rows, in, out, 0);
+    matmul_backward(dx.data(), dW.data(), dy.data(), x.data(), W.data(), rows, in, out);
+    T *d_x = up<T>(x), *d_W = up<T>(W), *d_dy = up<T>(dy), *d_y = up<T>(y), *d_dx = up<T>(dx);
+    float *d_dW = up<float>(dW0);
+    OK(linear_fwd<T>(g, d_x, d_W, d_y, rows, in, out));
+    OK(linear_bwd_input<T>(g, d_dy, d_W, d_dx, rows, in, out));
+    OK(linear_bwd_weight<T>(g, d_dy, d_x, d_dW, rows, in, out));
+    expect(L<T>("gemm y = x W^T"), rel_err(down(d_y, y.size()), y), tol_of<T>());
+    expect(L<T>("gemm dx = dy W"), rel_err(down(d_dx, dx.size()), dx), tol_of<T>());
+    expect(L<T>("gemm dW += dy^T x (fp32 accumulate)"), rel_err(down(d_dW, dW.size()), dW), tol_of<T>());
+    void *ps[] = {d_x, d_W, d_dy, d_y, d_dx, d_dW};
+    for (void *p : ps) cudaFree(p);
+}
+
+template <typename T> static void check_attention(int B, int S, int H, int KV, int hd, int simple) {
+    int w = (H + 2 * KV) * hd, N = B * S;
+    auto qkv = rounded<T>(randn((size_t)N * w, 1.f)), dout = rounded<T>(randn((size_t)N * H * hd, 1.f));
+    std::vector<float> o((size_t)N * H * hd), probs((size_t)B * H * S * S), dqkv((size_t)N * w), scratch((size_t)64 * S * S);
+    attention_forward(o.data(), probs.data(), qkv.data(), qkv.data() + H * hd, qkv.data() + (H + KV) * hd, w, B, S, H,
+                      KV, hd);
+    attention_backward(dqkv.data(), dqkv.data() + H * hd, dqkv.data() + (H + KV) * hd, dout.data(), probs.data(),
+                       qkv.data(), qkv.data() + H * hd, qkv.data() + (H + KV) * hd, w, B, S, H, KV, hd, scratch.data(), 64);
+    T *d_qkv = up<T>(qkv), *d_o = up<T>(o), *d_dout = up<T>(dout), *d_dqkv = up<T>(randn(dqkv.size(), 1.f));
+    float *d_lse, *d_dsum;
+    CUDA_OK(cudaMalloc(&d_lse, (size_t)N * H * 4));
+    CUDA_OK(cudaMalloc(&d_dsum, (size_t)N * H * 4));
+    AttnShape a = {B, S, H, KV, hd};
+    if (simple) {
+        OK(k_attention_fwd_simple<T>(d_qkv, d_o, d_lse, a, 0));
+        OK(k_attention_bwd_simple<T>(d_qkv, d_o, d_dout, d_lse, d_dsum, d_dqkv, a, 0));
+    } else {
+        OK(k_attention_fwd<T>(d_qkv, d_o, d_lse, a, 0));
+        OK(k_attention_bwd<T>(d_qkv, d_o, d_dout, d_lse, d_dsum, d_dqkv, a, 0));
+    }
+    /* the backward leaves the v part of dqkv as dv and so on; compare q, k, v parts separately */
+    auto got = down(d_dqkv, dqkv.size());
+    std::vector<float> gp[3], rp[3];
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < w; j++) {
+            int part = j < H * hd ? 0 : j < (H + KV) * hd ? 1 : 2;
+            gp[part].push_back(got[(size_t)n * w + j]);
+            rp[part].push_back(dqkv[(size_t)n * w + j]);
+        }
+    char what[96];
+    const char *kind = simple ? "portable" : "dispatch";
+    snprintf(what, sizeof what, "attention %s B%d T%d H%d/%d hd%d: out", kind, B, S, H, KV, hd);
+    expect(L<T>(what), rel_err(down(d_o, o.size()), o), tol_of<T>());
+    const char *names[3] = {"dq", "dk", "dv"};
+    for (int p = 0; p < 3; p++) {
+        snprintf(what, sizeof what, "attention %s B%d T%d H%d/%d hd%d: %s", kind, B, S, H, KV, hd, names[p]);
+        expect(L<T>(what), rel_err(gp[p], rp[p]), sizeof(T) == 4 ? 1e-5 : 2e-2);
+    }
+    void *ps[] = {d_qkv, d_o, d_dout, d_dqkv, d_lse, d_dsum};
+    for (void *p : ps) cudaFree(p);
+}
+
+/* ---- whole model ---- */
+
+static ModelConfig small_cfg(int V, int tied) {
+    ModelConfig c;
+    model_config_defaults(&c);
+    c.vocab_size = V;
+    c.hidden_size = 128;
+    c.num_layers = 2;
+    c.num_heads = 4;
+    c.num_kv_heads = 2;
+    c.intermediate_size = 352;
+    c.max_seq_len = 128;
+    c.tie_word_embeddings = tied;
+    return c;
+}
+
+static void make_backend(Backend *be, const char *dev, const ModelConfig *cfg, int B, int T, int mp, int recompute) {
+    BackendOptions o = {B, T, mp, recompute, 0};
+    OK(backend_create(be, dev, cfg, &o));
+}
+
+static void check_model(int tied, int mp) {
+    ModelConfig cfg = small_cfg(1000, tied);
+    int B = 2, T = 64, N = B * T;
+    Backend cpu, gpu, gpu_rc;
+    make_backend(&cpu, "cpu", &cfg, B, T, 0, 0);
+    make_backend(&gpu, "cuda", &cfg, B, T, mp, 0);
+    make_backend(&gpu_rc, "cuda", &cfg, B, T, mp, 1);
+    size_t P = cpu.layout.num_params;
+    std::vector<float> params(P);
+    params_init_random(&cpu.layout, params.data(), rng_u64(&rng));
+    for (auto &x : params) x *= 2.5f; /* larger weights than init: the check then sees non-trivial attention */
+    std::vector<int32_t> in(N), tg(N);
+    for (int i = 0; i < N; i++) in[i] = (int32_t)rng_below(&rng, cfg.vocab_size), tg[i] = (int32_t)rng_below(&rng, cfg.vocab_size);
+    Backend *bes[3] = {&cpu, &gpu, &gpu_rc};
+    float loss[3], lossfb[3];
+    std::vector<float> logits[3], grads[3];
+    for (int b = 0; b < 3; b++) {
+        Backend *be = bes[b];
+        OK(be->ops->set_params(be, params.data()));
+        OK(be->ops->forward_loss(be, in.data(), tg.data(), &loss[b]));
+        logits[b].resize((size_t)N * cfg.vocab_size);
+        OK(be->ops->get_logits(be, logits[b].data()));
+        OK(be->ops->zero_grad(be));
+        OK(be->ops->forward_backward(be, in.data(), tg.data(), 1.0f, &lossfb[b]));
+        grads[b].resize(P);
+        OK(be->ops->get_grads(be, grads[b].data()));
+    }
+    double tl = mp ? 3e-2 : 1e-5, tg_ = mp ? 6e-2 : 1e-4;
+    char what[128];
+    const char *mode = mp ? "bf16" : "fp32";
+    snprintf(what, sizeof what, "%s model%s: loss vs cpu", mode, tied ? " (tied)" : "");
+    expect(what, fabs(loss[1] - loss[0]) / loss[0], tl);
+    snprintf(what, sizeof what, "%s model%s: logits vs cpu", mode, tied ? " (tied)" : "");
+    expect(what, rel_err(logits[1], logits[0]), tl);
+    double worst = 0;
+    const char *worst_name = "";
+    for (int t = 0; t < cpu.layout.num_tensors; t++) {
+        const ParamTensor *pt = &cpu.layout.tensors[t];
+        double e = rel_err(grads[1].data() + pt->offset, grads[0].data() + pt->offset, param_numel(pt));
+        if (!(e <= worst)) worst = e, worst_name = pt->name;
+    }
+    snprintf(what, sizeof what, "%s model%s: worst grad (%s)", mode, tied ? " (tied)" : "", worst_name);
+    expect(what, worst, tg_);
+    snprintf(what, sizeof what, "%s model%s: recompute grads bit-identical", mode, tied ? " (tied)" : "");
+    expect(what, memcmp(grads[1].data(), grads[2].data(), P * 4) ? 1 : 0, 0);
+    float n0, n1;
+    OK(cpu.ops->grad_norm(&cpu, &n0));
+    OK(gpu.ops->grad_norm(&gpu, &n1));
+    snprintf(what, sizeof what, "%s model%s: grad norm", mode, tied ? " (tied)" : "");
+    expect(what, fabs(n1 - n0) / n0, tg_);
+    /* one AdamW step from the CPU's gradients on both sides: same update rule, same layout */
+    if (!mp) {
+        AdamWStep s = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1, 0.5f, 0};
+        std::vector<float> z(P, 0.f), p0(P), p1(P);
+        OK(gpu.ops->set_opt_state(&gpu, z.data(), z.data()));
+        OK(cpu.ops->adamw_step(&cpu, &s));
+        OK(gpu.ops->adamw_step(&gpu, &s));
+        OK(cpu.ops->get_params(&cpu, p0.data()));
+        OK(gpu.ops->get_params(&gpu, p1.data()));
+        for (size_t i = 0; i < P; i++) p0[i] -= params[i], p1[i] -= params[i];
+        snprintf(what, sizeof what, "%s model%s: AdamW update vs cpu", mode, tied ? " (tied)" : "");
+        expect(what, rel_err(p1, p0), 1e-3);
+    }
+    /* accumulation: two half-scaled passes equal one full pass (gpu_rc still holds `params`) */
+    std::vector<float> acc(P);
+    OK(gpu_rc.ops->zero_grad(&gpu_rc));
+    OK(gpu_rc.ops->forward_backward(&gpu_rc, in.data(), tg.data(), 0.5f, &loss[2]));
+    OK(gpu_rc.ops->forward_backward(&gpu_rc, in.data(), tg.data(), 0.5f, &loss[2]));
+    OK(gpu_rc.ops->get_grads(&gpu_rc, acc.data()));
+    snprintf(what, sizeof what, "%s model%s: 2 accumulated half passes vs 1 pass", mode, tied ? " (tied)" : "");
+    expect(what, rel_err(acc, grads[2]), 1e-6);
+    for (int b = 0; b < 3; b++) backend_destroy(bes[b]);
+}
+
+/* ---- training: loss curve and resume ---- */
+
+typedef struct {
+    std::vector<int32_t> tokens;
+} Corpus;
+
+static void load_corpus(Corpus *c, const char *path) {
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (f) {
+        int ch;
+        while ((ch = fgetc(f)) != EOF && c->tokens.size() < (4u << 20)) c->tokens.push_back(ch);
+        fclose(f);
+        printf("loss curve data: %zu UTF-8 bytes of %s (one token per byte)\n", c->tokens.size(), path);
+    } else {
+        /* synthetic: a repeating noisy pattern, learnable but not trivially */
+        for (int i = 0; i < (1 << 20); i++) c->tokens.push_back((i * 7 + (i / 13) % 5 + (rng_below(&rng, 10) == 0 ? 3 : 0)) % 256);
+        printf("loss curve data: synthetic byte pattern (no text file given)\n");
+    }
+}
+
+static void batch(const Corpus *c, Rng *r, int N, int T, int32_t *in, int32_t *tg) {
+    for (int b = 0; b < N / T; b++) {
+        size_t at = rng_below(r, c->tokens.size() - T - 1);
+        for (int t = 0; t < T; t++) in[b * T + t] = c->tokens[at + t], tg[b * T + t] = c->tokens[at + t + 1];
+    }
+}
+
+/* Runs `steps` steps from the given state; fills the loss per step. */
+static void train(Backend *be, const Corpus *c, uint64_t data_seed, int first_step, int steps, std::vector<float> *losses) {
+    int B = be->opt.batch_size, T = be->opt.seq_len, N = B * T;
+    std::vector<int32_t> in(N), tg(N);
+    Rng r;
+    rng_seed(&r, data_seed);
+    for (int s = 1; s < first_step; s++) batch(c, &r, N, T, in.data(), tg.data()); /* skip consumed batches */
+    for (int s = first_step; s < first_step + steps; s++) {
+        batch(c, &r, N, T, in.data(), tg.data());
+        float loss, norm;
+        OK(be->ops->zero_grad(be));
+        OK(be->ops->forward_backward(be, in.data(), tg.data(), 1.f, &loss));
+        OK(be->ops->grad_norm(be, &norm));
+        float lr = 1e-3f * (s < 20 ? s / 20.f : 1.f); /* warmup */
+        AdamWStep st = {lr, 0.9f, 0.95f, 1e-8f, 0.1f, s, norm > 1.f ? 1.f / norm : 1.f, 0};
+        OK(be->ops->adamw_step(be, &st));
+        if (losses) losses->push_back(loss);
+    }
+}
+
+static void check_training(const char *text) {
+    Corpus corpus;
+    load_corpus(&corpus, text);
+    ModelConfig cfg = small_cfg(256, 0);
+    cfg.num_layers = 4;
+    int B = 16, T = 128, steps = 300;
+    std::vector<float> init;
+    std::vector<float> curves[3];
+    const char *dev[3] = {"cpu", "cuda", "cuda"};
+    int mp[3] = {0, 0, 1};
+    for (int k = 0; k < 3; k++) {
+        Backend be;
+        make_backend(&be, dev[k], &cfg, B, T, mp[k], 0);
+        if (init.empty()) {
+            init.resize(be.layout.num_params);
+            params_init_random(&be.layout, init.data(), 1234);
+        }
+        OK(be.ops->set_params(&be, init.data()));
+        train(&be, &corpus, 99, 1, steps, &curves[k]);
+        backend_destroy(&be);
+    }
+    printf("step   cpu-fp32  cuda-fp32  cuda-bf16\n");
+    for (int s = 0; s < steps; s += 25) printf("%4d  %9.4f  %9.4f  %9.4f\n", s + 1, curves[0][s], curves[1][s], curves[2][s]);
+    printf("%4d  %9.4f  %9.4f  %9.4f\n", steps, curves[0][steps - 1], curves[1][steps - 1], curves[2][steps - 1]);
+    for (int k = 1; k < 3; k++) {
+        double worst = 0, worst10 = 0;
+        for (int s = 0; s < steps; s++) worst = std::max(worst, (double)fabsf(curves[k][s] - curves[0][s]) / curves[0][s]);
+        for (int s = 0; s + 10 <= steps; s += 10) {
+            double a = 0, b = 0;
+            for (int i = s; i < s + 10; i++) a += curves[k][i], b += curves[0][i];
+            worst10 = std::max(worst10, fabs(a - b) / b);
+        }
+        char what[96];
+        snprintf(what, sizeof what, "%d-step loss curve %s vs cpu fp32: worst step", steps, k == 1 ? "cuda fp32" : "cuda bf16");
+        expect(what, worst, 1e-2);
+        snprintf(what, sizeof what, "%d-step loss curve %s vs cpu fp32: worst 10-step mean", steps, k == 1 ? "cuda fp32" : "cuda bf16");
+        expect(what, worst10, 1e-2);
+    }
+}
+
+static void check_resume(int mp) {
+    Corpus corpus;
+    load_corpus(&corpus, NULL);
+    ModelConfig cfg = small_cfg(256, 0);
+    int B = 4, T = 64;
+    Backend a, b;
+    make_backend(&a, "cuda", &cfg, B, T, mp, 0);
+    size_t P = a.layout.num_params;
+    std::vector<float> p(P), m(P), v(P), end_a(P), end_b(P);
+    params_init_random(&a.layout, p.data(), 7);
+    OK(a.ops->set_params(&a, p.data()));
+    train(&a, &corpus, 5, 1, 10, NULL);
+    OK(a.ops->get_params(&a, p.data()));
+    OK(a.ops->get_opt_state(&a, m.data(), v.data()));
+    train(&a, &corpus, 5, 11, 10, NULL);
+    OK(a.ops->get_params(&a, end_a.data()));
+    make_backend(&b, "cuda", &cfg, B, T, mp, 0);
+    OK(b.ops->set_params(&b, p.data()));
+    OK(b.ops->set_opt_state(&b, m.data(), v.data()));
+    train(&b, &corpus, 5, 11, 10, NULL);
+    OK(b.ops->get_params(&b, end_b.data()));
+    expect(mp ? "bf16 resume after 10 of 20 steps: bit-exact" : "fp32 resume after 10 of 20 steps: bit-exact",
+           memcmp(end_a.data(), end_b.data(), P * 4) ? 1 : 0, 0);
+    backend_destroy(&a);
+    backend_destroy(&b);
+}
+
+int main(int argc, char **argv) {
+    if (!cuda_device_available()) {
+        printf("SKIP cuda checks: %s\n", kr_last_error());
+        return 0;
+    }
+    printf("device: %s\n", cuda_device_name());
+    rng_seed(&rng, 20261127);
+    check_embedding();
+    GemmCtx *g;
+    OK(gemm_create(&g, 0));
+    check_gemm<float>(g);
+    check_gemm<bf16>(g);
+    gemm_destroy(g);
+    check_rmsnorm<float>();
+    check_rmsnorm<bf16>();
+    check_rope<float>();
+    check_rope<bf16>();
+    check_swiglu<float>();
+    check_swiglu<bf16>();
+    check_cross_entropy<float>();
+    check_cross_entropy<bf16>();
+    check_attention<float>(2, 100, 4, 2, 32, 1);
+    check_attention<float>(1, 70, 6, 3, 64, 1);
+    check_attention<bf16>(2, 100, 4, 2, 32, 1);
+    check_attention<bf16>(2, 300, 4, 1, 64, 0);
+    check_attention<bf16>(1, 200, 8, 2, 128, 0);
+    for (int tied = 0; tied < 2; tied++)
+        for (int mp = 0; mp < 2; mp++) check_model(tied, mp);
+    check_resume(0);
+    check_resume(1);
+    check_training(argc > 1 ? argv[1] : NULL);
+    printf("%d checks, %d failed\n", checks, failures);
+    return failures ? 1 : 0;
+}
