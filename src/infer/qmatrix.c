@@ -112,7 +112,10 @@ void qmatrix_dequantize(const QMatrix *m, float *out) {
             for (int c = 0; c < cols; c++) o[c] = bf16_to_float(m->bf16[base + c]);
         } else {
             const float *s = m->scales + (size_t)r * m->groups_per_row;
-            for (int c = 0; c < cols; c++) o[c] = (float)m->q[base + c] * s[c / m->group];
+            for (int g0 = 0, gi = 0; g0 < cols; g0 += m->group, gi++) {
+                int g1 = g0 + m->group < cols ? g0 + m->group : cols;
+                for (int c = g0; c < g1; c++) o[c] = (float)m->q[base + c] * s[gi];
+            }
         }
     }
 }
@@ -166,7 +169,8 @@ static inline __attribute__((always_inline)) void matvec_tile(int prec, const QM
 
 static inline __attribute__((always_inline)) void matvec_prec(int prec, const QMatrix *m, const float *x, int nx, float *y) {
     int ntiles = (m->rows + 3) / 4;
-#pragma omp parallel for schedule(static)
+    /* Dynamic chunks: on a busy machine a thread that loses its core leaves little undone. */
+#pragma omp parallel for schedule(dynamic, 8)
     for (int t = 0; t < ntiles; t++) {
         int o = t * 4, nr = m->rows - o < 4 ? m->rows - o : 4;
         for (int b0 = 0; b0 < nx; b0 += 4) {
