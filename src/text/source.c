@@ -103,7 +103,7 @@ int source_unread(Source *s, const char *buf, size_t n) {
     char *p = malloc(n + keep + 1);
     if (!p) return kr_error("out of memory");
     memcpy(p, buf, n);
-    memcpy(p + n, s->pending + s->pending_pos, keep);
+    if (keep) memcpy(p + n, s->pending + s->pending_pos, keep);
     free(s->pending);
     s->pending = p;
     s->pending_len = n + keep;
@@ -150,7 +150,7 @@ static int lines_refill(LineReader *lr) {
 int lines_next(LineReader *lr, char **line, size_t *len) {
     size_t scanned = lr->pos;
     for (;;) {
-        char *nl = memchr(lr->buf + scanned, '\n', lr->len - scanned);
+        char *nl = lr->len > scanned ? memchr(lr->buf + scanned, '\n', lr->len - scanned) : NULL;
         if (nl || (lr->eof && lr->pos < lr->len)) {
             char *start = lr->buf + lr->pos;
             size_t n = nl ? (size_t)(nl - start) : lr->len - lr->pos;
