@@ -94,6 +94,14 @@ static int load_for_cli(int argc, char **argv, const char *usage, const char **f
     return tokenizer_load(model, t);
 }
 
+/* printf("%u") is a large share of the time when encoding at hundreds of MB/s. */
+static void put_uint(uint32_t v) {
+    char buf[12], *p = buf + sizeof buf;
+    do *--p = (char)('0' + v % 10), v /= 10;
+    while (v);
+    fwrite(p, 1, (size_t)(buf + sizeof buf - p), stdout);
+}
+
 static int encode(int argc, char **argv) {
     const char *format = "id";
     Tokenizer *t = NULL;
@@ -112,7 +120,7 @@ static int encode(int argc, char **argv) {
         for (size_t i = 0; rc == 0 && i < s.n; i++) {
             if (i) putchar(' ');
             if (pieces) fputs(tokenizer_id_to_piece(t, (int)s.ids[i]), stdout);
-            else printf("%u", s.ids[i]);
+            else put_uint(s.ids[i]);
         }
         putchar('\n');
     }

@@ -2,6 +2,7 @@
  * characters (user-defined symbols stay whole and never merge); then, repeatedly, the adjacent
  * pair whose concatenation is the highest-scoring piece is merged (ties: leftmost first), using a
  * priority queue over a linked list of symbols; symbols that are not pieces fall back to bytes.
+ * Pairs are looked up by piece ids in the model's merge table (see tok_internal.h).
  * Because no piece of ours has ▁ after its start, merges never cross the start of a word, so each
  * word is encoded on its own with small buffers. */
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 typedef struct {
     uint32_t start, len; /* bytes of the normalised text; len 0 = merged away */
+    int32_t id;          /* piece id, -1 for a character that is not a piece */
     int prev, next;
 } Sym;
 
@@ -19,6 +21,7 @@ typedef struct {
     float score;
     int left, right;
     uint32_t len; /* byte length of the merged piece when pushed (stale entries differ) */
+    int32_t id;   /* the merged piece */
 } Cand;
 
 /* Priority: higher score first; equal scores: the leftmost pair first. */
@@ -70,30 +73,35 @@ static inline int push_id(EncodeScratch *s, uint32_t id) {
 
 static inline size_t char_len(uint8_t lead) { return "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[lead >> 4]; }
 
-/* Appends the id of a final symbol: the piece itself, else its bytes, else <unk>. */
-static int emit_symbol(const Tokenizer *t, EncodeScratch *s, const char *p, size_t len) {
-    const StrMapEntry *e = strmap_find(&t->pieces, p, len);
-    if (!e && len <= 4) e = strmap_find(&t->reserved, p, len);
-    if (e) return push_id(s, (uint32_t)e->value);
+/* A symbol that is not a piece: its bytes with byte fallback, else <unk>. */
+static int emit_unknown(const Tokenizer *t, EncodeScratch *s, const char *p, size_t len) {
     if (!t->byte_fallback) return push_id(s, (uint32_t)t->unk_id);
     for (size_t i = 0; i < len; i++)
         if (push_id(s, (uint32_t)t->byte_id[(uint8_t)p[i]]) != 0) return -1;
     return 0;
 }
 
-static inline void maybe_add_pair(const Tokenizer *t, const char *text, const Sym *sym, int l, int r, Cand *heap,
-                                  size_t *nheap) {
+static inline int32_t char_id(const Tokenizer *t, const char *p, size_t len) {
+    if (len <= 3) return t->bmp_id[utf8_decode((const uint8_t *)p, len)];
+    const StrMapEntry *e = strmap_find(&t->pieces, p, len);
+    return e ? (int32_t)e->value : -1;
+}
+
+static inline void maybe_add_pair(const Tokenizer *t, const Sym *sym, int l, int r, Cand *heap, size_t *nheap) {
     if (l < 0 || r < 0) return;
-    uint32_t len = sym[l].len + sym[r].len;
-    const StrMapEntry *e = strmap_find(&t->pieces, text + sym[l].start, len);
-    if (!e) return;
-    Cand c = {t->proto.pieces[e->value].score, l, r, len};
+    float score;
+    int32_t id = merge_lookup(t, sym[l].id, sym[r].id, &score);
+    if (id < 0) return;
+    Cand c = {score, l, r, sym[l].len + sym[r].len, id};
     heap_push(heap, nheap, c);
 }
 
 /* BPE over one word text[start, start+len) that holds no user-defined symbol. */
 static int encode_word(const Tokenizer *t, EncodeScratch *s, const char *text, size_t start, size_t len) {
-    if (len <= 4 && char_len((uint8_t)text[start]) >= len) return emit_symbol(t, s, text + start, len);
+    if (len <= 4 && char_len((uint8_t)text[start]) >= len) {
+        int32_t id = char_id(t, text + start, len);
+        return id >= 0 ? push_id(s, (uint32_t)id) : emit_unknown(t, s, text + start, len);
+    }
     if (reserve(&s->syms, &s->syms_cap, len, sizeof(Sym)) != 0 || reserve(&s->heap, &s->heap_cap, 3 * len + 2, sizeof(Cand)) != 0)
         return -1;
     Sym *sym = s->syms;
@@ -103,29 +111,62 @@ static int encode_word(const Tokenizer *t, EncodeScratch *s, const char *text, s
         size_t cl = char_len((uint8_t)text[p]);
         if (cl > end - p) cl = end - p;
         sym[n].start = (uint32_t)p, sym[n].len = (uint32_t)cl, sym[n].prev = n - 1, sym[n].next = n + 1;
+        sym[n].id = char_id(t, text + p, cl);
         p += cl;
     }
     sym[n - 1].next = -1;
     size_t nheap = 0;
-    for (int i = 1; i < n; i++) maybe_add_pair(t, text, sym, i - 1, i, heap, &nheap);
+    for (int i = 1; i < n; i++) maybe_add_pair(t, sym, i - 1, i, heap, &nheap);
     while (nheap) {
         Cand c = heap_pop(heap, &nheap);
         Sym *l = &sym[c.left], *r = &sym[c.right];
         if (!l->len || !r->len || l->len + r->len != c.len) continue; /* stale */
         l->len += r->len;
+        l->id = c.id;
         l->next = r->next;
         if (r->next >= 0) sym[r->next].prev = c.left;
         r->len = 0;
-        maybe_add_pair(t, text, sym, l->prev, c.left, heap, &nheap);
-        maybe_add_pair(t, text, sym, c.left, l->next, heap, &nheap);
+        maybe_add_pair(t, sym, l->prev, c.left, heap, &nheap);
+        maybe_add_pair(t, sym, c.left, l->next, heap, &nheap);
     }
-    for (int i = 0; i >= 0; i = sym[i].next)
-        if (emit_symbol(t, s, text + sym[i].start, sym[i].len) != 0) return -1;
+    for (int i = 0; i >= 0; i = sym[i].next) {
+        int rc = sym[i].id >= 0 ? push_id(s, (uint32_t)sym[i].id) : emit_unknown(t, s, text + sym[i].start, sym[i].len);
+        if (rc != 0) return -1;
+    }
+    return 0;
+}
+
+/* encode_word through the cache: words up to WORD_CACHE_TEXT bytes with up to WORD_CACHE_IDS ids. */
+static int encode_word_cached(const Tokenizer *t, EncodeScratch *s, const char *text, size_t start, size_t len) {
+    if (len > WORD_CACHE_TEXT || len <= 4) return encode_word(t, s, text, start, len);
+    uint64_t h = strmap_hash(text + start, len);
+    WordCacheSlot *slot = &s->cache[h & (WORD_CACHE_SLOTS - 1)];
+    if (slot->hash == h && slot->len == len && memcmp(slot->text, text + start, len) == 0) {
+        if (s->n + slot->n_ids > s->ids_cap &&
+            reserve((void **)&s->ids, &s->ids_cap, s->n + slot->n_ids, sizeof *s->ids) != 0)
+            return -1;
+        memcpy(s->ids + s->n, slot->ids, slot->n_ids * sizeof *s->ids);
+        s->n += slot->n_ids;
+        return 0;
+    }
+    size_t before = s->n;
+    if (encode_word(t, s, text, start, len) != 0) return -1;
+    if (s->n - before <= WORD_CACHE_IDS) {
+        slot->hash = h, slot->len = (uint8_t)len, slot->n_ids = (uint8_t)(s->n - before);
+        memcpy(slot->text, text + start, len);
+        memcpy(slot->ids, s->ids + before, slot->n_ids * sizeof *s->ids);
+    }
     return 0;
 }
 
 int tokenizer_encode_scratch(const Tokenizer *t, const char *text, size_t len, EncodeScratch *s) {
     s->n = 0;
+    if (t->split_words && s->cache_owner != t) {
+        if (!s->cache && !(s->cache = aligned_alloc(64, WORD_CACHE_SLOTS * sizeof *s->cache)))
+            return kr_error("out of memory while encoding");
+        memset(s->cache, 0, WORD_CACHE_SLOTS * sizeof *s->cache);
+        s->cache_owner = t;
+    }
     if (reserve((void **)&s->norm, &s->norm_cap, NORMALIZE_BOUND(len), 1) != 0) return -1;
     size_t nlen = normalize_text(&t->norm, text, len, s->norm);
     const char *nt = s->norm;
@@ -134,23 +175,26 @@ int tokenizer_encode_scratch(const Tokenizer *t, const char *text, size_t len, E
         size_t u = prefix_match(&t->user, nt + p, nlen - p);
         if (u) {
             if (p > word && encode_word(t, s, nt, word, p - word) != 0) return -1;
-            if (emit_symbol(t, s, nt + p, u) != 0) return -1;
+            const StrMapEntry *e = strmap_find(&t->pieces, nt + p, u);
+            if ((e ? push_id(s, (uint32_t)e->value) : emit_unknown(t, s, nt + p, u)) != 0) return -1;
             word = p += u;
             continue;
         }
         if (t->split_words && p > word && (uint8_t)nt[p] == 0xE2 && nlen - p >= 3 &&
             memcmp(nt + p, KR_SPACE_SYMBOL, KR_SPACE_SYMBOL_LEN) == 0) {
-            if (encode_word(t, s, nt, word, p - word) != 0) return -1;
+            if (encode_word_cached(t, s, nt, word, p - word) != 0) return -1;
             word = p;
         }
         p += char_len((uint8_t)nt[p]);
     }
-    if (nlen > word && encode_word(t, s, nt, word, nlen - word) != 0) return -1;
+    if (nlen > word && (t->split_words ? encode_word_cached(t, s, nt, word, nlen - word)
+                                       : encode_word(t, s, nt, word, nlen - word)) != 0)
+        return -1;
     return 0;
 }
 
 void encode_scratch_free(EncodeScratch *s) {
-    free(s->ids), free(s->norm), free(s->syms), free(s->heap);
+    free(s->ids), free(s->norm), free(s->syms), free(s->heap), free(s->cache);
     memset(s, 0, sizeof *s);
 }
 

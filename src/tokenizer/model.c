@@ -76,6 +76,64 @@ static int index_pieces(Tokenizer *t, const char *what) {
     return rc;
 }
 
+static void merge_insert(Tokenizer *t, int32_t l, int32_t r, int32_t id) {
+    uint64_t k = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
+    size_t i = (size_t)((k * 0x9E3779B97F4A7C15ull) >> 24) & t->merge_mask;
+    while (t->merges[i].key != UINT64_MAX && t->merges[i].key != k) i = (i + 1) & t->merge_mask;
+    t->merges[i].key = k, t->merges[i].id = id, t->merges[i].score = t->proto.pieces[id].score;
+}
+
+static int32_t normal_piece_id(const Tokenizer *t, const char *p, size_t len) {
+    const StrMapEntry *e = strmap_find(&t->pieces, p, len);
+    return e ? (int32_t)e->value : -1;
+}
+
+/* Builds the one-character table and the merge table; refuses models where a piece holds a
+ * character that is not a piece itself, or a reserved piece is a single character (SentencePiece
+ * would then treat text differently from the id-based encoder). */
+static int index_merges(Tokenizer *t, const char *what) {
+    const SpmModel *m = &t->proto;
+    size_t splits = 0;
+    t->bmp_id = malloc(0x10000 * sizeof *t->bmp_id);
+    if (!t->bmp_id) return kr_error("out of memory");
+    for (size_t c = 0; c < 0x10000; c++) t->bmp_id[c] = -1;
+    for (int i = 0; i < m->n_pieces; i++) {
+        const char *p = m->pieces[i].piece;
+        size_t len = t->piece_len[i], first = utf8_valid_len((const uint8_t *)p, len);
+        int normal = m->pieces[i].type == SPM_NORMAL || m->pieces[i].type == SPM_USER_DEFINED;
+        if (first == len && first) {
+            if (!normal) return kr_error("%s: reserved piece %d ('%s') is a single character; not a krllm model", what, i, p);
+            if (len <= 3) t->bmp_id[utf8_decode((const uint8_t *)p, len)] = i;
+        }
+        if (normal) splits += len;
+    }
+    size_t cap = 64;
+    while (cap < 2 * splits) cap *= 2;
+    t->merges = malloc(cap * sizeof *t->merges);
+    if (!t->merges) return kr_error("out of memory");
+    memset(t->merges, 0xFF, cap * sizeof *t->merges);
+    t->merge_mask = cap - 1;
+    for (int i = 0; i < m->n_pieces; i++) {
+        if (m->pieces[i].type != SPM_NORMAL && m->pieces[i].type != SPM_USER_DEFINED) continue;
+        const char *p = m->pieces[i].piece;
+        size_t len = t->piece_len[i];
+        for (size_t k = 0; k < len;) {
+            size_t cl = utf8_valid_len((const uint8_t *)p + k, len - k);
+            if (!cl) return kr_error("%s: piece %d is not valid UTF-8", what, i);
+            /* user-defined pieces are matched whole before any merging, so only normal pieces
+             * need their characters to be pieces */
+            if (cl < len && m->pieces[i].type == SPM_NORMAL && normal_piece_id(t, p + k, cl) < 0)
+                return kr_error("%s: piece %d ('%s') holds a character that is not a piece; not a krllm model", what, i, p);
+            k += cl;
+            if (k < len) {
+                int32_t l = normal_piece_id(t, p, k), r = normal_piece_id(t, p + k, len - k);
+                if (l >= 0 && r >= 0) merge_insert(t, l, r, i);
+            }
+        }
+    }
+    return 0;
+}
+
 static int run_self_test(const Tokenizer *t, const char *what) {
     for (int i = 0; i < t->proto.n_samples; i++) {
         const SpmSample *s = &t->proto.samples[i];
@@ -108,7 +166,7 @@ int tokenizer_from_proto(SpmModel *m, const char *what, Tokenizer **out) {
     for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
     t->piece_len = calloc(t->vocab, sizeof *t->piece_len);
     if (!t->piece_len || strmap_init(&t->pieces, t->vocab) != 0 || strmap_init(&t->reserved, 300) != 0 ||
-        check_normalizer(&t->proto, what) != 0 || index_pieces(t, what) != 0) {
+        check_normalizer(&t->proto, what) != 0 || index_pieces(t, what) != 0 || index_merges(t, what) != 0) {
         if (!t->piece_len) kr_error("out of memory");
         tokenizer_free(t);
         return -1;
@@ -143,7 +201,7 @@ int tokenizer_load(const char *path, Tokenizer **out) {
 void tokenizer_free(Tokenizer *t) {
     if (!t) return;
     spm_model_free(&t->proto);
-    free(t->piece_len);
+    free(t->piece_len), free(t->merges), free(t->bmp_id);
     strmap_free(&t->pieces);
     strmap_free(&t->reserved);
     prefix_matcher_free(&t->user);

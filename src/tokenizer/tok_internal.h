@@ -10,6 +10,13 @@
 #include "tokenizer/strmap.h"
 #include "tokenizer/tokenizer.h"
 
+/* One way to build a piece from two pieces: (left id, right id) → the piece and its score. */
+typedef struct {
+    uint64_t key; /* UINT64_MAX = empty */
+    int32_t id;
+    float score;
+} MergeEntry;
+
 struct Tokenizer {
     SpmModel proto;    /* owns the piece strings */
     int vocab;
@@ -21,10 +28,40 @@ struct Tokenizer {
     int byte_fallback;
     PrefixMatcher user;
     Normalizer norm;
+    /* Every split of every piece into two pieces, so the encoder merges by ids instead of
+     * hashing text. Exact because every character of a piece is itself a piece (checked on load). */
+    MergeEntry *merges;
+    size_t merge_mask;
+    int32_t *bmp_id; /* code point < 0x10000 → id of the one-character piece, -1 if none */
     /* 1 when no piece holds ▁ after its first byte: merges then never cross a ▁, so each
      * ▁-started word can be encoded on its own (and cached). */
     int split_words;
 };
+
+/* A memo of recently encoded words (direct-mapped; encoding a word is a pure function of the
+ * model, so the cache never changes results). */
+#define WORD_CACHE_SLOTS 65536
+#define WORD_CACHE_TEXT 30
+#define WORD_CACHE_IDS 6
+typedef struct { /* one 64-byte cache line */
+    uint64_t hash;
+    uint8_t len, n_ids; /* len 0 = empty slot */
+    char text[WORD_CACHE_TEXT];
+    uint32_t ids[WORD_CACHE_IDS];
+} WordCacheSlot;
+
+static inline int32_t merge_lookup(const Tokenizer *t, int32_t l, int32_t r, float *score) {
+    if (l < 0 || r < 0) return -1;
+    uint64_t k = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
+    for (size_t i = (size_t)((k * 0x9E3779B97F4A7C15ull) >> 24) & t->merge_mask;; i = (i + 1) & t->merge_mask) {
+        const MergeEntry *e = &t->merges[i];
+        if (e->key == k) {
+            *score = e->score;
+            return e->id;
+        }
+        if (e->key == UINT64_MAX) return -1;
+    }
+}
 
 /* Reusable buffers for encoding, one per thread. */
 typedef struct {
@@ -34,6 +71,8 @@ typedef struct {
     size_t norm_cap;
     void *syms, *heap;
     size_t syms_cap, heap_cap;
+    WordCacheSlot *cache;
+    const Tokenizer *cache_owner; /* the cache is cleared when the tokenizer changes */
 } EncodeScratch;
 
 /* Encodes into s->ids / s->n (no allocation once the buffers are large enough). */
