@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MINHASH_BINS 64   /* MinHash values (hash functions) per document */
+#define MINHASH_BINS 96   /* MinHash values (hash functions) per document */
 #define MINHASH_NGRAM 5   /* shingle length in characters */
 #define LSH_MAX_BANDS 8
 
