@@ -74,6 +74,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkrllm.a
 
 tests: $(TEST_BIN) $(BUILD)/krllm
 
+# Benchmark drivers: bench/<name>.c -> $(BUILD)/bench/<name>, built by the bench/ scripts that run them.
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libkrllm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkrllm.a $(LDLIBS)
+
 # The web pages are compiled in: regenerate src/serve/web_assets.c (committed) when one changes.
 src/serve/web_assets.c: $(wildcard src/serve/web/*) scripts/embed_web.sh
 	./scripts/embed_web.sh $@ $(sort $(wildcard src/serve/web/*))
@@ -114,6 +119,9 @@ $(BUILD)/cuda/cuda_check: $(BUILD)/cuda/cuda_check.o $(BUILD)/libkrllm.a
 $(BUILD)/cuda/train_cuda_bench: bench/train_cuda_bench.c $(BUILD)/libkrllm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkrllm.a $(LDLIBS)
+
+$(BUILD)/cuda/kernel_bench: $(BUILD)/cuda/kernel_bench.o $(BUILD)/libkrllm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 .PHONY: test-cuda
 test-cuda: $(BUILD)/cuda/cuda_check

@@ -17,7 +17,7 @@
 /* exp(x) to ~1 ulp without a libm call, so that loops over logits vectorize
  * (Cody-Waite range reduction, then the Cephes minimax polynomial on [-ln2/2, ln2/2]). */
 static inline float fast_expf(float x) {
-    x = fminf(fmaxf(x, -87.0f), 88.0f);
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x; /* (fminf/fmaxf would not vectorize) */
     const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     float n = (x * 1.44269504088896341f + round_magic) - round_magic;
     float r = fmaf(n, -0.693359375f, x);
@@ -150,7 +150,7 @@ enum { ATT_BLOCK = 64 };
 /* Causal softmax of row i of scores (in place), columns [0, ncols): zeros after the diagonal. */
 static void causal_softmax_row(float *s, int i, int ncols) {
     float m = -INFINITY, sum = 0.0f;
-    for (int j = 0; j <= i; j++) m = fmaxf(m, s[j]);
+    for (int j = 0; j <= i; j++) m = s[j] > m ? s[j] : m;
 #pragma omp simd reduction(+ : sum)
     for (int j = 0; j <= i; j++) {
         s[j] = fast_expf(s[j] - m);
@@ -273,7 +273,7 @@ float crossentropy_forward(float *lse, const float *logits, const int32_t *targe
         const float *x = logits + (size_t)n * V;
         float m = -INFINITY, sum = 0.0f;
 #pragma omp simd reduction(max : m)
-        for (int j = 0; j < V; j++) m = fmaxf(m, x[j]);
+        for (int j = 0; j < V; j++) m = x[j] > m ? x[j] : m;
 #pragma omp simd reduction(+ : sum)
         for (int j = 0; j < V; j++) sum += fast_expf(x[j] - m);
         lse[n] = m + logf(sum);
