@@ -213,7 +213,9 @@ static size_t cache_offset(const InferModel *m, int layer, int slot, int kvh) {
 static void attention(InferModel *m, int layer, int n, const int *slots, const int *pos) {
     int H = m->cfg.num_heads, hd = m->hd, group = H / m->cfg.num_kv_heads;
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for collapse(2) schedule(dynamic) num_threads(m->nthreads)
+    size_t work = 0; /* cached positions read, to skip the thread team for short contexts */
+    for (int r = 0; r < n; r++) work += (size_t)(pos[r] + 1) * H * hd;
+#pragma omp parallel for collapse(2) schedule(dynamic) num_threads(m->nthreads) if (work >= 1u << 15)
     for (int r = 0; r < n; r++)
         for (int h = 0; h < H; h++) {
             float *sc = m->scores + (size_t)omp_get_thread_num() * m->ctx;

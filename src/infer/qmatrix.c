@@ -120,6 +120,9 @@ void qmatrix_dequantize(const QMatrix *m, float *out) {
     }
 }
 
+/* Below this many multiply-adds a matrix product runs on one thread: waking a team costs more. */
+#define PARALLEL_MIN_WORK (1u << 16)
+
 #ifdef __AVX512F__
 /* One tile: NR consecutive output rows against NB input vectors, one 16-wide accumulator per
  * pair. `prec` and the tile sizes are compile-time constants after inlining, so every
@@ -170,7 +173,7 @@ static inline __attribute__((always_inline)) void matvec_tile(int prec, const QM
 static inline __attribute__((always_inline)) void matvec_prec(int prec, const QMatrix *m, const float *x, int nx, float *y) {
     int ntiles = (m->rows + 3) / 4;
     /* Dynamic chunks: on a busy machine a thread that loses its core leaves little undone. */
-#pragma omp parallel for schedule(dynamic, 8)
+#pragma omp parallel for schedule(dynamic, 8) if ((size_t)m->rows * m->cols * nx >= PARALLEL_MIN_WORK)
     for (int t = 0; t < ntiles; t++) {
         int o = t * 4, nr = m->rows - o < 4 ? m->rows - o : 4;
         for (int b0 = 0; b0 < nx; b0 += 4) {
@@ -220,7 +223,7 @@ static float row_dot(const QMatrix *m, int r, const float *x) {
 }
 
 void qmatrix_matvec(const QMatrix *m, const float *x, int nx, float *y) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)m->rows * m->cols * nx >= PARALLEL_MIN_WORK)
     for (int r = 0; r < m->rows; r++)
         for (int b = 0; b < nx; b++) y[(size_t)b * m->rows + r] = row_dot(m, r, x + (size_t)b * m->cols);
 }
