@@ -154,6 +154,64 @@ static void test_rules(const Tokenizer *t) {
     CHECK(tokenizer_decode(t, &bad, 1, &text, &len) != 0);
 }
 
+/* Random byte strings (spaces, ASCII, Hangul, stray and truncated UTF-8): never <unk>, and the
+ * round trip follows the normalisation rule. */
+static void test_random_text(const Tokenizer *t) {
+    static const char *atoms[] = {" ", "  ", "a", "Z", "7", "한", "국", "ㅋ", "ㅠ", "▁", "\xff", "\x80",
+                                  "\xe2\x82", "\xed\xa0\x80", "\xf0\x9f\x99\x82", "\t", "<|user|>", "<|use"};
+    uint64_t r = 12345;
+    int bad = 0;
+    for (int k = 0; k < 300; k++) {
+        char x[256];
+        size_t len = 0;
+        for (int i = (int)(k % 24); i-- > 0;) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            const char *a = atoms[(r >> 33) % (sizeof atoms / sizeof atoms[0])];
+            memcpy(x + len, a, strlen(a));
+            len += strlen(a);
+        }
+        uint32_t *ids;
+        size_t n, dlen;
+        char *text;
+        if (tokenizer_encode(t, x, len, &ids, &n) != 0) {
+            bad++;
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) bad += ids[i] == (uint32_t)tokenizer_unk_id(t);
+        char *want = expected_text(t, x, len);
+        if (tokenizer_decode(t, ids, n, &text, &dlen) != 0 || strcmp(text, want) != 0) bad++;
+        free(want), free(text), free(ids);
+    }
+    CHECK_MSG(bad == 0, "%d random texts failed", bad);
+}
+
+/* Flipped bytes anywhere in a model: refused or loaded, never a crash (ASan run checks memory). */
+static void test_mutations(const char *model_path) {
+    size_t n;
+    uint8_t *data = (uint8_t *)kr_read_file(model_path, &n);
+    int runs = test_sanitized() ? 60 : 200, loaded = 0;
+    uint64_t r = 99;
+    for (int k = 0; k < runs && data; k++) {
+        uint8_t *copy = malloc(n);
+        memcpy(copy, data, n);
+        for (int j = 0; j < 3; j++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            copy[(r >> 33) % n] ^= (uint8_t)(1u << ((r >> 20) % 8));
+        }
+        SpmModel m;
+        if (spm_model_decode(copy, n, "mutated", &m) == 0) {
+            Tokenizer *t;
+            if (tokenizer_from_proto(&m, "mutated", &t) == 0) {
+                loaded++;
+                tokenizer_free(t);
+            }
+        }
+        free(copy);
+    }
+    CHECK(loaded < runs); /* most mutations are caught */
+    free(data);
+}
+
 static void test_proto_round_trip(const SpmModel *m) {
     uint8_t *a, *b;
     size_t na, nb;
@@ -231,7 +289,9 @@ int main(void) {
     test_layout(t);
     test_round_trips(t);
     test_rules(t);
+    test_random_text(t);
     tokenizer_free(t);
     test_corrupt(model_path);
+    test_mutations(model_path);
     return test_summary("test_tokenizer");
 }
