@@ -1,19 +1,22 @@
 """Checks a running `krllm serve` over HTTP (called by test_serve_api.sh).
 
 usage: serve_api_client.py PORT CONTEXT_TOKENS [API_KEY_PORT API_KEY]
-Exits non-zero with a message on the first failed check.
+Exits non-zero with a message on the first failed check. SERVE_TIMING_CHECKS=0 skips the checks
+that need generations slow enough to overlap (batch sharing, cancellation on disconnect).
 """
 import http.client
 import json
 import socket
 import sys
 import threading
+import os
 import time
 
 PORT = int(sys.argv[1])
 CONTEXT = int(sys.argv[2])
 KEY_PORT = int(sys.argv[3]) if len(sys.argv) > 3 else 0
 KEY = sys.argv[4] if len(sys.argv) > 4 else ""
+TIMING = os.environ.get("SERVE_TIMING_CHECKS", "1") == "1"
 checks = 0
 
 
@@ -194,32 +197,34 @@ sampler.join()
 for i in range(8):
     check(together[i] == alone[i], f"client {i}: concurrent {together[i]!r} != alone {alone[i]!r}")
 check(len(set(alone)) > 1, "different prompts/seeds give different answers")
-check(peak_active[0] > 1, f"requests shared a batch (peak active sequences {peak_active[0]})")
+if TIMING:
+    check(peak_active[0] > 1, f"requests shared a batch (peak active sequences {peak_active[0]})")
 
 # --- a client that disconnects is cancelled; the others go on ---
-m1 = metrics()
-other = {}
-th = threading.Thread(target=lambda: other.update(r=completion(dict(jobs[3], max_tokens=120))))
-th.start()
-s = socket.create_connection(("127.0.0.1", PORT))
-body = json.dumps({"prompt": "끊어질 요청", "max_tokens": 200, "stream": True, "seed": 5}).encode()
-s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-          + str(len(body)).encode() + b"\r\n\r\n" + body)
-got = b""
-while b"data: " not in got and len(got) < 65536:
-    piece = s.recv(4096)
-    if not piece:
-        break
-    got += piece
-check(b"data: " in got, f"disconnecting client got a first event: {got[:200]!r}")
-s.close()
-th.join()
-check(text_of(other["r"]) == text_of(completion(dict(jobs[3], max_tokens=120))), "neighbour unaffected by a disconnect")
-deadline = time.time() + 10
-while time.time() < deadline and metrics()["krllm_cancelled_total"] <= m1["krllm_cancelled_total"]:
-    time.sleep(0.05)
-m2 = metrics()
-check(m2["krllm_cancelled_total"] > m1["krllm_cancelled_total"], "disconnect cancelled its generation")
+if TIMING:
+    m1 = metrics()
+    other = {}
+    th = threading.Thread(target=lambda: other.update(r=completion(dict(jobs[3], max_tokens=120))))
+    th.start()
+    s = socket.create_connection(("127.0.0.1", PORT))
+    body = json.dumps({"prompt": "끊어질 요청", "max_tokens": 200, "stream": True, "seed": 5}).encode()
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+              + str(len(body)).encode() + b"\r\n\r\n" + body)
+    got = b""
+    while b"data: " not in got and len(got) < 65536:
+        piece = s.recv(4096)
+        if not piece:
+            break
+        got += piece
+    check(b"data: " in got, f"disconnecting client got a first event: {got[:200]!r}")
+    s.close()
+    th.join()
+    check(text_of(other["r"]) == text_of(completion(dict(jobs[3], max_tokens=120))), "neighbour unaffected by a disconnect")
+    deadline = time.time() + 10
+    while time.time() < deadline and metrics()["krllm_cancelled_total"] <= m1["krllm_cancelled_total"]:
+        time.sleep(0.05)
+    m2 = metrics()
+    check(m2["krllm_cancelled_total"] > m1["krllm_cancelled_total"], "disconnect cancelled its generation")
 
 # --- every error case gives an OpenAI-style error object ---
 P = "/v1/completions"

@@ -39,24 +39,59 @@ stop() {
   grep -q "shutting down" "$T/$1.err" || fail "$1 did not report its shutdown"
 }
 
-if [ -n "${KRLLM_SERVE_CHECKPOINT:-}" ]; then
-  model=(--checkpoint "$KRLLM_SERVE_CHECKPOINT"); ctx=${KRLLM_SERVE_CONTEXT:?}
-else
-  # The stand-in model: byte tokens, 256 of context, a little time per step so that requests overlap.
-  model=(--fake_model --fake_context 256 --fake_step_ms 2); ctx=256
-fi
+# tiny_model DIR: a tokenizer and a 2-layer model trained for a few steps on the demo corpus.
+tiny_model() {
+  local d=$1
+  mkdir -p "$d"
+  bzip2 -dc demo/kowiki-sample.txt.bz2 | head -c 150000 | grep -av '^<' | awk 'length > 20' > "$d/text.txt"
+  "$KRLLM" tokenizer train --input "$d/text.txt" --output "$d/tok" --vocab_size 1000 --character_coverage 0.99 \
+    --user_defined_symbols "<|system|>,<|user|>,<|assistant|>" > "$d/log" 2>&1 &&
+  "$KRLLM" tokenize --tokenizer "$d/tok.model" --input "$d/text.txt" --output "$d/train.bin" >> "$d/log" 2>&1 || return 1
+  printf 'name: serve-tiny\nvocab_size: 1000\nhidden_size: 32\nnum_layers: 2\nnum_heads: 4\nnum_kv_heads: 2\nintermediate_size: 64\nmax_seq_len: 128\n' > "$d/model.yaml"
+  cat > "$d/train.yaml" <<EOF2
+training: {batch_size: 4, gradient_accumulation_steps: 1, seq_len: 64, max_steps: 20, seed: 3, mixed_precision: "no", num_threads: 1}
+optimizer: {learning_rate: 1.0e-2, min_lr: 1.0e-3}
+scheduler: {warmup_steps: 2}
+data: {train_data: $d/train.bin, val_data: $d/train.bin, tokenizer: $d/tok.model}
+checkpoint: {eval_interval: 10, eval_steps: 1, save_interval: 20, save_total_limit: 1, log_interval: 5, output_dir: $d/run}
+EOF2
+  "$KRLLM" train --config "$d/train.yaml" --model_config "$d/model.yaml" >> "$d/log" 2>&1
+}
 
 # Refusals at start-up.
+fake=(--fake_model --fake_context 256 --fake_step_ms 2)
 "$KRLLM" serve --port 0 2> "$T/e1" && fail "serve without a model or logdir started"
 grep -q -- "--checkpoint" "$T/e1" || fail "no hint about --checkpoint: $(cat "$T/e1")"
-"$KRLLM" serve "${model[@]}" --host example.com 2> "$T/e2" && fail "serve accepted a host name"
+"$KRLLM" serve "${fake[@]}" --host example.com 2> "$T/e2" && fail "serve accepted a host name"
 grep -q "numeric" "$T/e2" || fail "no explanation for a bad --host: $(cat "$T/e2")"
+"$KRLLM" serve --checkpoint "$T/nothing-here" --port 0 2> "$T/e3" && fail "serve started without a checkpoint"
+[ -s "$T/e3" ] || fail "no message for a missing checkpoint"
 
-start main "${model[@]}" --max_batch 8 --max_tokens_cap 256 --max_body_bytes 65536
+# The HTTP layer with the stand-in model: byte tokens, 256 of context, 2 ms per step so that
+# requests overlap and a disconnect happens mid-generation.
+start main "${fake[@]}" --max_batch 8 --max_tokens_cap 256 --max_body_bytes 65536
 grep -q "http://127.0.0.1:" "$T/main.out" || fail "does not bind 127.0.0.1 by default"
 main_port=$PORT
-start keyed "${model[@]}" --api_key s3cret-key
-python3 "$HERE/serve_api_client.py" "$main_port" "$ctx" "$PORT" s3cret-key
+start keyed "${fake[@]}" --api_key s3cret-key
+python3 "$HERE/serve_api_client.py" "$main_port" 256 "$PORT" s3cret-key
 stop keyed
 stop main
-echo "test_serve_api: ok (${model[*]})"
+
+# The same checks against a real (tiny) model, when this build can train and serve one.
+if tiny_model "$T/tiny"; then
+  "$KRLLM" serve --checkpoint "$T/tiny/run" --port 0 > "$T/probe.out" 2> "$T/probe.err" &
+  probe=$!
+  while kill -0 $probe 2>/dev/null && ! grep -q listening "$T/probe.out"; do sleep 0.05; done
+  kill -TERM $probe 2>/dev/null || true
+  wait $probe || true
+  if grep -q "no inference engine" "$T/probe.err"; then
+    echo "note: this build has no inference engine yet; real-model checks skipped"
+  else
+    start real --checkpoint "$T/tiny/run" --max_batch 8 --max_tokens_cap 256 --max_body_bytes 65536
+    SERVE_TIMING_CHECKS=0 python3 "$HERE/serve_api_client.py" "$PORT" 128
+    stop real
+  fi
+else
+  echo "note: no tiny model could be trained here ($(tail -1 "$T/tiny/log" 2>/dev/null)); real-model checks skipped"
+fi
+echo "test_serve_api: ok"
