@@ -48,8 +48,9 @@ struct Generator {
  * `step_ms` slows each step down to make timing-dependent behaviour observable. */
 Generator *fake_generator_create(int max_batch, int context_len, int step_ms);
 
-/* The real model: a checkpoint directory (or file) as `krllm generate` loads it. */
-Generator *engine_generator_create(const char *checkpoint, int max_batch);
+/* The real model: a checkpoint (or run) directory as `krllm generate` loads it, with its
+ * tokenizer; precision as infer_precision_parse takes it (NULL = fp32). */
+Generator *engine_generator_create(const char *checkpoint, const char *precision, int max_batch);
 
 static inline void generator_destroy(Generator *g) {
     if (g) g->destroy(g->self);
