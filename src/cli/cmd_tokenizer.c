@@ -117,10 +117,15 @@ static int encode(int argc, char **argv) {
     while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
         if (n && line[n - 1] == '\n') n--;
         rc = tokenizer_encode_scratch(t, line, (size_t)n, &s);
+        size_t unk = 0, len;
         for (size_t i = 0; rc == 0 && i < s.n; i++) {
             if (i) putchar(' ');
-            if (pieces) fputs(tokenizer_id_to_piece(t, (int)s.ids[i]), stdout);
-            else put_uint(s.ids[i]);
+            if (pieces) {
+                const char *p = encoded_piece_text(t, &s, i, &unk, &len);
+                fwrite(p, 1, len, stdout);
+            } else {
+                put_uint(s.ids[i]);
+            }
         }
         putchar('\n');
     }

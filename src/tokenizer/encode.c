@@ -73,9 +73,22 @@ static inline int push_id(EncodeScratch *s, uint32_t id) {
 
 static inline size_t char_len(uint8_t lead) { return "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[lead >> 4]; }
 
-/* A symbol that is not a piece: its bytes with byte fallback, else <unk>. */
+/* A symbol that is not a piece: its bytes with byte fallback, else <unk> (one for a run). */
 static int emit_unknown(const Tokenizer *t, EncodeScratch *s, const char *p, size_t len) {
-    if (!t->byte_fallback) return push_id(s, (uint32_t)t->unk_id);
+    if (!t->byte_fallback) {
+        if (s->n && s->ids[s->n - 1] == (uint32_t)t->unk_id) { /* SentencePiece joins runs of <unk> */
+            s->unk_len[s->n_unk - 1] += (uint32_t)len;
+            return 0;
+        }
+        if (s->n_unk == s->unk_cap) {
+            size_t cap = s->unk_cap;
+            if (reserve((void **)&s->unk_off, &cap, s->n_unk + 1, sizeof *s->unk_off) != 0 ||
+                reserve((void **)&s->unk_len, &s->unk_cap, s->n_unk + 1, sizeof *s->unk_len) != 0)
+                return -1;
+        }
+        s->unk_off[s->n_unk] = (uint32_t)(p - s->norm), s->unk_len[s->n_unk++] = (uint32_t)len;
+        return push_id(s, (uint32_t)t->unk_id);
+    }
     for (size_t i = 0; i < len; i++)
         if (push_id(s, (uint32_t)t->byte_id[(uint8_t)p[i]]) != 0) return -1;
     return 0;
@@ -160,8 +173,9 @@ static int encode_word_cached(const Tokenizer *t, EncodeScratch *s, const char *
 }
 
 int tokenizer_encode_scratch(const Tokenizer *t, const char *text, size_t len, EncodeScratch *s) {
-    s->n = 0;
-    if (t->split_words && s->cache_owner != t) {
+    s->n = s->n_unk = 0;
+    int use_cache = t->split_words && t->byte_fallback; /* the cache keeps ids, not <unk> sources */
+    if (use_cache && s->cache_owner != t) {
         if (!s->cache && !(s->cache = aligned_alloc(64, WORD_CACHE_SLOTS * sizeof *s->cache)))
             return kr_error("out of memory while encoding");
         memset(s->cache, 0, WORD_CACHE_SLOTS * sizeof *s->cache);
@@ -182,20 +196,32 @@ int tokenizer_encode_scratch(const Tokenizer *t, const char *text, size_t len, E
         }
         if (t->split_words && p > word && (uint8_t)nt[p] == 0xE2 && nlen - p >= 3 &&
             memcmp(nt + p, KR_SPACE_SYMBOL, KR_SPACE_SYMBOL_LEN) == 0) {
-            if (encode_word_cached(t, s, nt, word, p - word) != 0) return -1;
+            if ((use_cache ? encode_word_cached(t, s, nt, word, p - word) : encode_word(t, s, nt, word, p - word)) != 0)
+                return -1;
             word = p;
         }
         p += char_len((uint8_t)nt[p]);
     }
-    if (nlen > word && (t->split_words ? encode_word_cached(t, s, nt, word, nlen - word)
+    if (nlen > word && (use_cache ? encode_word_cached(t, s, nt, word, nlen - word)
                                        : encode_word(t, s, nt, word, nlen - word)) != 0)
         return -1;
     return 0;
 }
 
 void encode_scratch_free(EncodeScratch *s) {
-    free(s->ids), free(s->norm), free(s->syms), free(s->heap), free(s->cache);
+    free(s->ids), free(s->norm), free(s->syms), free(s->heap), free(s->cache), free(s->unk_off), free(s->unk_len);
     memset(s, 0, sizeof *s);
+}
+
+const char *encoded_piece_text(const Tokenizer *t, const EncodeScratch *s, size_t i, size_t *next_unk, size_t *len) {
+    uint32_t id = s->ids[i];
+    if ((int)id == t->unk_id && *next_unk < s->n_unk) {
+        size_t k = (*next_unk)++;
+        *len = s->unk_len[k];
+        return s->norm + s->unk_off[k];
+    }
+    *len = t->piece_len[id];
+    return t->proto.pieces[id].piece;
 }
 
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, uint32_t **ids, size_t *n) {

@@ -232,14 +232,16 @@ char *tokenizer_encode_as_pieces_line(const Tokenizer *t, const char *text, size
         encode_scratch_free(&s);
         return NULL;
     }
-    size_t total = 1;
-    for (size_t i = 0; i < s.n; i++) total += t->piece_len[s.ids[i]] + 1;
+    size_t total = 1, plen, unk = 0;
+    for (size_t i = 0; i < s.n; i++) total += (encoded_piece_text(t, &s, i, &unk, &plen), plen) + 1;
     char *line = malloc(total), *o = line;
     if (line) {
+        unk = 0;
         for (size_t i = 0; i < s.n; i++) {
             if (i) *o++ = ' ';
-            memcpy(o, t->proto.pieces[s.ids[i]].piece, t->piece_len[s.ids[i]]);
-            o += t->piece_len[s.ids[i]];
+            const char *p = encoded_piece_text(t, &s, i, &unk, &plen);
+            memcpy(o, p, plen);
+            o += plen;
         }
         *o = 0;
     } else {

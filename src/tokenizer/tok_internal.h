@@ -71,6 +71,8 @@ typedef struct {
     size_t norm_cap;
     void *syms, *heap;
     size_t syms_cap, heap_cap;
+    uint32_t *unk_off, *unk_len; /* where each <unk> came from in `norm` (no byte fallback) */
+    size_t n_unk, unk_cap;
     WordCacheSlot *cache;
     const Tokenizer *cache_owner; /* the cache is cleared when the tokenizer changes */
 } EncodeScratch;
@@ -78,6 +80,9 @@ typedef struct {
 /* Encodes into s->ids / s->n (no allocation once the buffers are large enough). */
 int tokenizer_encode_scratch(const Tokenizer *t, const char *text, size_t len, EncodeScratch *s);
 void encode_scratch_free(EncodeScratch *s);
+/* The text SentencePiece shows for token i of the last encoding: the piece, or for <unk> the
+ * characters it stands for (*next_unk starts at 0 and advances over the <unk>s). */
+const char *encoded_piece_text(const Tokenizer *t, const EncodeScratch *s, size_t i, size_t *next_unk, size_t *len);
 /* Encodes and renders the pieces joined by single spaces (SentencePiece's self-test format);
  * malloc'd result. */
 char *tokenizer_encode_as_pieces_line(const Tokenizer *t, const char *text, size_t len);

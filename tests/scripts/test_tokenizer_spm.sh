@@ -46,6 +46,20 @@ cmp "$T/ours.txt" "$T/spm.txt" || { echo "decoded text differs from spm_decode";
 spm_encode --model "$T/tok.model" --output_format=piece < "$T/test.txt" > "$T/spm.pieces"
 cmp "$T/ours.pieces" "$T/spm.pieces"
 
+# Without byte fallback rare characters become <unk>; a run of them is one <unk>, shown with its text.
+"$KRLLM_BIN" tokenizer train --input "$T/train.txt" --vocab_size 1800 --character_coverage 0.99 \
+  --byte_fallback false --input_sentence_size 3000 --output "$T/nobf" 2>/dev/null
+for fmt in id piece; do
+  "$KRLLM_BIN" tokenizer encode --model "$T/nobf.model" --output_format $fmt < "$T/test.txt" > "$T/nobf.ours"
+  spm_encode --model "$T/nobf.model" --output_format=$fmt < "$T/test.txt" > "$T/nobf.spm"
+  cmp "$T/nobf.ours" "$T/nobf.spm" || { echo "no-byte-fallback $fmt output differs from spm_encode"; exit 1; }
+done
+spm_encode --model "$T/nobf.model" --output_format=id < "$T/test.txt" > "$T/nobf.ids"
+grep -qw 0 "$T/nobf.ids" || { echo "expected some <unk> without byte fallback"; exit 1; }
+"$KRLLM_BIN" tokenizer encode --model "$T/nobf.model" < "$T/test.txt" | "$KRLLM_BIN" tokenizer decode --model "$T/nobf.model" > "$T/nobf.txt"
+spm_encode --model "$T/nobf.model" --output_format=id < "$T/test.txt" | spm_decode --model "$T/nobf.model" --input_format=id > "$T/nobf.spm.txt"
+cmp "$T/nobf.txt" "$T/nobf.spm.txt"
+
 PY=/usr/bin/python3
 if [ -x $PY ] && $PY -c "import sentencepiece" 2>/dev/null; then
   $PY - "$T/tok.model" "$T/test.txt" "$T/ours.ids" <<'PYEOF'
