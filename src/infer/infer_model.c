@@ -178,17 +178,21 @@ static void rmsnorm_rows(float *out, const float *x, const float *w, int n, int 
     }
 }
 
-static void linear(InferModel *m, const QMatrix *w, const float *x, int n, float *y, int gemm) {
+/* ys[k] = x W_k^T for `count` matrices sharing the input x [n rows]. */
+static void linear(InferModel *m, const QMatrix *const *ws, float *const *ys, int count, const float *x, int n, int gemm) {
     if (!gemm) {
-        qmatrix_matvec(w, x, n, y);
+        qmatrix_matvec_multi(ws, ys, count, x, n);
         return;
     }
-    const float *wf = w->f32;
-    if (w->prec != PREC_FP32) {
-        qmatrix_dequantize(w, m->dequant);
-        wf = m->dequant;
+    for (int k = 0; k < count; k++) {
+        const QMatrix *w = ws[k];
+        const float *wf = w->f32;
+        if (w->prec != PREC_FP32) {
+            qmatrix_dequantize(w, m->dequant);
+            wf = m->dequant;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, w->rows, w->cols, 1.0f, x, w->cols, wf, w->cols, 0.0f, ys[k], w->rows);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, w->rows, w->cols, 1.0f, x, w->cols, wf, w->cols, 0.0f, y, w->rows);
 }
 
 /* Rotates interleaved pairs (x[2i], x[2i+1]) of each head by the angle of `pos`. */
@@ -280,9 +284,9 @@ int infer_model_forward(InferModel *m, int n, const int32_t *tokens, const int *
     for (int l = 0; l < c->num_layers; l++) {
         InferLayer *L = &m->layers[l];
         rmsnorm_rows(m->xb, m->x, L->attn_norm, n, d, eps);
-        linear(m, &L->wq, m->xb, n, m->q, gemm);
-        linear(m, &L->wk, m->xb, n, m->k, gemm);
-        linear(m, &L->wv, m->xb, n, m->v, gemm);
+        const QMatrix *qkv[3] = {&L->wq, &L->wk, &L->wv}, *up[2] = {&L->w1, &L->w3};
+        float *qkv_out[3] = {m->q, m->k, m->v}, *up_out[2] = {m->h1, m->h3};
+        linear(m, qkv, qkv_out, 3, m->xb, n, gemm);
         for (int r = 0; r < n; r++) {
             rope(m, m->q + (size_t)r * m->qd, c->num_heads, pos[r]);
             rope(m, m->k + (size_t)r * m->kvd, c->num_kv_heads, pos[r]);
@@ -293,13 +297,13 @@ int infer_model_forward(InferModel *m, int n, const int32_t *tokens, const int *
             }
         }
         attention(m, l, n, slots, pos);
-        linear(m, &L->wo, m->att, n, m->xb, gemm);
+        const QMatrix *wo = &L->wo, *w2 = &L->w2;
+        linear(m, &wo, &m->xb, 1, m->att, n, gemm);
         add_rows(m->x, m->xb, (size_t)n * d);
         rmsnorm_rows(m->xb, m->x, L->ffn_norm, n, d, eps);
-        linear(m, &L->w1, m->xb, n, m->h1, gemm);
-        linear(m, &L->w3, m->xb, n, m->h3, gemm);
+        linear(m, up, up_out, 2, m->xb, n, gemm);
         swiglu(m->h1, m->h3, (size_t)n * F);
-        linear(m, &L->w2, m->h1, n, m->xb, gemm);
+        linear(m, &w2, &m->xb, 1, m->h1, n, gemm);
         add_rows(m->x, m->xb, (size_t)n * d);
     }
     if (n_logits == 0) return 0;

@@ -170,11 +170,9 @@ static inline __attribute__((always_inline)) void matvec_tile(int prec, const QM
     default: matvec_tile(P, m, o, x, b0, y, NR, 4); break;                   \
     }
 
-static inline __attribute__((always_inline)) void matvec_prec(int prec, const QMatrix *m, const float *x, int nx, float *y) {
-    int ntiles = (m->rows + 3) / 4;
-    /* Dynamic chunks: on a busy machine a thread that loses its core leaves little undone. */
-#pragma omp parallel for schedule(dynamic, 8) if ((size_t)m->rows * m->cols * nx >= PARALLEL_MIN_WORK)
-    for (int t = 0; t < ntiles; t++) {
+static inline __attribute__((always_inline)) void tiles_prec(int prec, const QMatrix *m, int t0, int t1, const float *x, int nx,
+                                                             float *y) {
+    for (int t = t0; t < t1; t++) {
         int o = t * 4, nr = m->rows - o < 4 ? m->rows - o : 4;
         for (int b0 = 0; b0 < nx; b0 += 4) {
             int nb = nx - b0 < 4 ? nx - b0 : 4;
@@ -188,11 +186,12 @@ static inline __attribute__((always_inline)) void matvec_prec(int prec, const QM
     }
 }
 
-void qmatrix_matvec(const QMatrix *m, const float *x, int nx, float *y) {
+/* Output rows [4 t0, 4 t1) of one matrix, on the calling thread. */
+static void matvec_tiles(const QMatrix *m, int t0, int t1, const float *x, int nx, float *y) {
     switch (m->prec) {
-    case PREC_FP32: matvec_prec(PREC_FP32, m, x, nx, y); break;
-    case PREC_BF16: matvec_prec(PREC_BF16, m, x, nx, y); break;
-    default: matvec_prec(PREC_INT8, m, x, nx, y); break;
+    case PREC_FP32: tiles_prec(PREC_FP32, m, t0, t1, x, nx, y); break;
+    case PREC_BF16: tiles_prec(PREC_BF16, m, t0, t1, x, nx, y); break;
+    default: tiles_prec(PREC_INT8, m, t0, t1, x, nx, y); break;
     }
 }
 #else
@@ -222,9 +221,34 @@ static float row_dot(const QMatrix *m, int r, const float *x) {
     return s;
 }
 
-void qmatrix_matvec(const QMatrix *m, const float *x, int nx, float *y) {
-#pragma omp parallel for schedule(static) if ((size_t)m->rows * m->cols * nx >= PARALLEL_MIN_WORK)
-    for (int r = 0; r < m->rows; r++)
+static void matvec_tiles(const QMatrix *m, int t0, int t1, const float *x, int nx, float *y) {
+    int r1 = 4 * t1 < m->rows ? 4 * t1 : m->rows;
+    for (int r = 4 * t0; r < r1; r++)
         for (int b = 0; b < nx; b++) y[(size_t)b * m->rows + r] = row_dot(m, r, x + (size_t)b * m->cols);
 }
 #endif
+
+/* Work is split into chunks of this many 4-row tiles, handed out dynamically: on a busy machine
+ * a thread that loses its core leaves little undone. */
+#define CHUNK_TILES 8
+
+void qmatrix_matvec_multi(const QMatrix *const *ms, float *const *ys, int count, const float *x, int nx) {
+    int first[QMATRIX_MULTI_MAX + 1];
+    size_t work = 0;
+    first[0] = 0;
+    for (int k = 0; k < count; k++) {
+        int tiles = (ms[k]->rows + 3) / 4;
+        first[k + 1] = first[k] + (tiles + CHUNK_TILES - 1) / CHUNK_TILES;
+        work += (size_t)ms[k]->rows * ms[k]->cols * nx;
+    }
+#pragma omp parallel for schedule(dynamic, 1) if (work >= PARALLEL_MIN_WORK)
+    for (int c = 0; c < first[count]; c++) {
+        int k = 0;
+        while (c >= first[k + 1]) k++;
+        int tiles = (ms[k]->rows + 3) / 4, t0 = (c - first[k]) * CHUNK_TILES;
+        matvec_tiles(ms[k], t0, t0 + CHUNK_TILES < tiles ? t0 + CHUNK_TILES : tiles, x, nx, ys[k]);
+    }
+}
+
+void qmatrix_matvec(const QMatrix *m, const float *x, int nx, float *y) { qmatrix_matvec_multi(&m, &y, 1, x, nx); }
+

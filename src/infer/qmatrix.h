@@ -41,6 +41,10 @@ size_t qmatrix_bytes(const QMatrix *m);
  * the value it gets alone. Call outside any parallel region. */
 void qmatrix_matvec(const QMatrix *m, const float *x, int nx, float *y);
 
+/* Several matrices with the same input (e.g. wq, wk, wv) in one parallel pass: ys[k] = x W_k^T. */
+#define QMATRIX_MULTI_MAX 4
+void qmatrix_matvec_multi(const QMatrix *const *ms, float *const *ys, int count, const float *x, int nx);
+
 /* Writes W as fp32 [rows, cols] into out (for BLAS matrix-matrix products). */
 void qmatrix_dequantize(const QMatrix *m, float *out);
 

@@ -1,7 +1,7 @@
 # Sourced by the inference shell tests: builds, in $T, a tiny tokenizer (with the chat pieces)
 # and a briefly trained tiny checkpoint from the committed demo corpus. Sets CKPT.
 make_infer_fixture() {
-  (bzcat demo/kowiki-sample.txt.bz2 || true) | head -400 > "$T/text.txt"
+  (bzcat demo/kowiki-sample.txt.bz2 || true) | head -400 | grep -v '^[[:space:]]*$' > "$T/text.txt"
   echo "<|system|> <|user|> <|assistant|>" >> "$T/text.txt"
   "$KRLLM" tokenizer train --input "$T/text.txt" --output "$T/tok" --vocab_size 1200 \
     --user_defined_symbols "<|system|>,<|user|>,<|assistant|>" > /dev/null 2>&1 || fail "tokenizer train"
