@@ -80,6 +80,10 @@ static void no_tmp_files(const char *dir) {
 
 static void short_max(PrepareOptions *o) { o->max_length = 40; }
 static void line_dedup(PrepareOptions *o) { o->line_dedup = 1; }
+static void csv_second_column(PrepareOptions *o) {
+    o->column = "2";
+    o->min_hangul_ratio = 0.5;
+}
 
 int main(void) {
     const char *t = getenv("KRLLM_TMP");
@@ -148,6 +152,21 @@ int main(void) {
     CHECK(count_lines(o1, "공통으로") == 1);
     CHECK(strstr(o1, "둘째 문서의 고유한 문장입니다\n") != NULL);
     free(o1);
+
+    /* CSV: quoted fields with commas, doubled quotes and line breaks; column by number; the
+     * Hangul-share filter drops the English row */
+    write_text("rows.csv", "id,text,label\r\n1,\"쉼표, 그리고 \"\"따옴표\"\"가 있는 한국어 문장\",0\r\n"
+                           "2,\"줄바꿈이\nCSV 안에 들어 있는 한국어 문장\",1\r\n3,This row is written only in English,1\r\n");
+    char *csv[] = {tmp_path("rows.csv")};
+    CHECK(run(csv, 1, tmp_path("out6"), 1, csv_second_column) == 0);
+    o1 = read_outputs(tmp_path("out6"));
+    CHECK(strstr(o1, "쉼표, 그리고 \"따옴표\"가 있는 한국어 문장\n") != NULL);
+    CHECK(strstr(o1, "줄바꿈이 CSV 안에 들어 있는 한국어 문장\n") != NULL);
+    CHECK(strstr(o1, "English") == NULL);
+    free(o1);
+    stats = kr_read_file(tmp_path("out6/stats.json"), NULL);
+    CHECK(stats && strstr(stats, "\"low_hangul\":\t1") && strstr(stats, "\"columns\":\t\"text\""));
+    free(stats);
 
     /* a missing input is a problem, the rest is still written */
     char *miss[] = {tmp_path("a.txt"), tmp_path("missing.txt")};
