@@ -6,7 +6,6 @@
 #include "cli/commands.h"
 #include "common/args.h"
 #include "common/error.h"
-#include "infer/assets.h"
 #include "serve/generator.h"
 #include "serve/server.h"
 
@@ -70,10 +69,7 @@ int cmd_serve(int argc, char **argv) {
 
     Generator *g = NULL;
     if (fake_model) g = fake_generator_create(max_batch, fake_context, fake_step_ms);
-    else if (checkpoint) {
-        infer_set_threads(threads);
-        g = engine_generator_create(checkpoint, precision, max_batch);
-    }
+    else if (checkpoint) g = engine_generator_create(checkpoint, precision, max_batch, threads);
     if ((fake_model || checkpoint) && !g) {
         kr_print_error();
         return 1;

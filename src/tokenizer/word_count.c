@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "tokenizer/line_blocks.h"
 
-#define BLOCK_BYTES (8u << 20)
 #define MAX_SAMPLES 3
 #define SAMPLE_MAX_BYTES 120
 
@@ -69,7 +69,7 @@ static void keep_sample(WordCounts *wc, const char *line, size_t len) {
     strlist_push(&wc->samples, buf);
 }
 
-/* Counts the complete lines of block[0..len) in parallel. */
+/* Counts the lines of a block in parallel. */
 static void count_block(ThreadCounts *tcs, int threads, const Normalizer *nz, const char *block, const size_t *starts,
                         size_t nlines) {
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 512)
@@ -81,42 +81,26 @@ static void count_block(ThreadCounts *tcs, int threads, const Normalizer *nz, co
     }
 }
 
-static int count_file(const char *path, FILE *fp, ThreadCounts *tcs, int threads, const Normalizer *nz,
-                      int64_t max_lines, WordCounts *wc, char *block, size_t **starts, size_t *starts_cap) {
-    size_t have = 0;
-    for (;;) {
-        size_t got = fread(block + have, 1, BLOCK_BYTES - have, fp);
-        if (ferror(fp)) return kr_error("reading %s: %s", path, strerror(errno));
-        have += got;
-        int eof = got == 0 || feof(fp);
-        if (have == 0) return 0;
-        if (eof && block[have - 1] != '\n') block[have++] = '\n'; /* room: BLOCK_BYTES + 1 allocated */
-        size_t nlines = 0, last = 0;
-        (*starts)[0] = 0;
-        for (size_t i = 0; i < have; i++) {
-            if (block[i] != '\n') continue;
-            if (max_lines && wc->lines + (int64_t)nlines >= max_lines) break;
-            if (nlines + 2 > *starts_cap) {
-                size_t *s = realloc(*starts, sizeof **starts * *starts_cap * 2);
-                if (!s) return kr_error("out of memory");
-                *starts = s, *starts_cap *= 2;
-            }
-            keep_sample(wc, block + last, i - last);
-            (*starts)[++nlines] = last = i + 1;
-        }
-        if (nlines == 0 && !(max_lines && wc->lines >= max_lines))
-            return kr_error("%s: a line longer than %u MB; split the text into lines (one sentence or paragraph each)",
-                            path, BLOCK_BYTES >> 20);
-        count_block(tcs, threads, nz, block, *starts, nlines);
-        for (int t = 0; t < threads; t++)
-            if (tcs[t].failed) return -1;
-        wc->lines += (int64_t)nlines;
-        wc->bytes += (int64_t)last;
-        if (max_lines && wc->lines >= max_lines) return 0;
-        memmove(block, block + last, have - last);
-        have -= last;
-        if (eof && have == 0) return 0;
-    }
+typedef struct {
+    ThreadCounts *tcs;
+    int threads;
+    const Normalizer *nz;
+    int64_t max_lines;
+    WordCounts *wc;
+} CountJob;
+
+static int count_lines(void *ctx, char *block, const size_t *starts, size_t nlines) {
+    CountJob *job = ctx;
+    WordCounts *wc = job->wc;
+    if (job->max_lines && (int64_t)nlines > job->max_lines - wc->lines) nlines = (size_t)(job->max_lines - wc->lines);
+    for (size_t i = 0; i < nlines && wc->samples.n < MAX_SAMPLES; i++)
+        keep_sample(wc, block + starts[i], starts[i + 1] - starts[i] - 1);
+    count_block(job->tcs, job->threads, job->nz, block, starts, nlines);
+    for (int t = 0; t < job->threads; t++)
+        if (job->tcs[t].failed) return -1;
+    wc->lines += (int64_t)nlines;
+    wc->bytes += (int64_t)starts[nlines];
+    return job->max_lines && wc->lines >= job->max_lines ? 1 : 0;
 }
 
 static int merge_counts(WordCounts *wc, ThreadCounts *tcs, int threads) {
@@ -140,27 +124,25 @@ int count_words(char *const *files, int nfiles, int64_t max_lines, int threads, 
     memset(out, 0, sizeof *out);
     if (threads < 1) threads = 1;
     ThreadCounts *tcs = calloc(threads, sizeof *tcs);
-    char *block = malloc(BLOCK_BYTES + 1);
-    size_t starts_cap = 1 << 16, *starts = malloc(sizeof *starts * starts_cap);
-    int rc = tcs && block && starts ? 0 : kr_error("out of memory");
+    int rc = tcs ? 0 : kr_error("out of memory");
     for (int t = 0; rc == 0 && t < threads; t++) rc = strmap_init(&tcs[t].words, 1 << 16);
+    CountJob job = {tcs, threads, nz, max_lines, out};
     Progress prog;
     progress_begin(&prog, "counting words", nfiles, "files", 1);
-    for (int f = 0; rc == 0 && f < nfiles; f++) {
+    for (int f = 0; rc == 0 && f < nfiles && !(max_lines && out->lines >= max_lines); f++) {
         FILE *fp = fopen(files[f], "rb");
         if (!fp) {
             rc = kr_error("cannot open training text %s: %s", files[f], strerror(errno));
             break;
         }
-        rc = count_file(files[f], fp, tcs, threads, nz, max_lines, out, block, &starts, &starts_cap);
+        rc = read_line_blocks(fp, files[f], count_lines, &job);
         fclose(fp);
         progress_update(&prog, f + 1);
-        if (max_lines && out->lines >= max_lines) break;
     }
     progress_end(&prog, nfiles);
     if (rc == 0) rc = merge_counts(out, tcs, threads);
     for (int t = 0; tcs && t < threads; t++) strmap_free(&tcs[t].words), free(tcs[t].norm);
-    free(tcs), free(block), free(starts);
+    free(tcs);
     if (rc == 0 && out->words.n == 0) rc = kr_error("the training text is empty");
     if (rc != 0) word_counts_free(out);
     return rc;

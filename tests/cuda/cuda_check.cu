@@ -304,6 +304,19 @@ static void make_backend(Backend *be, const char *dev, const ModelConfig *cfg, i
     OK(backend_create(be, dev, cfg, &o));
 }
 
+/* 0 when a and b agree bit for bit; else 1, naming the first tensor that differs. */
+static double first_difference(const ParamLayout *l, const std::vector<float> &a, const std::vector<float> &b) {
+    for (int t = 0; t < l->num_tensors; t++) {
+        const ParamTensor *pt = &l->tensors[t];
+        for (size_t i = 0; i < param_numel(pt); i++)
+            if (memcmp(&a[pt->offset + i], &b[pt->offset + i], 4)) {
+                printf("     first difference: %s[%zu]: %.9g vs %.9g\n", pt->name, i, a[pt->offset + i], b[pt->offset + i]);
+                return 1;
+            }
+    }
+    return 0;
+}
+
 static void check_model(int tied, int mp) {
     ModelConfig cfg = small_cfg(1000, tied);
     int B = 2, T = 64, N = B * T;
@@ -348,7 +361,14 @@ static void check_model(int tied, int mp) {
     snprintf(what, sizeof what, "%s model%s: worst grad (%s)", mode, tied ? " (tied)" : "", worst_name);
     expect(what, worst, tg_);
     snprintf(what, sizeof what, "%s model%s: recompute grads bit-identical", mode, tied ? " (tied)" : "");
-    expect(what, memcmp(grads[1].data(), grads[2].data(), P * 4) ? 1 : 0, 0);
+    expect(what, first_difference(&cpu.layout, grads[1], grads[2]), 0);
+    /* the same pass again on the same backend: any race would show as a difference */
+    std::vector<float> again(P);
+    OK(gpu.ops->zero_grad(&gpu));
+    OK(gpu.ops->forward_backward(&gpu, in.data(), tg.data(), 1.0f, &lossfb[1]));
+    OK(gpu.ops->get_grads(&gpu, again.data()));
+    snprintf(what, sizeof what, "%s model%s: repeated pass bit-identical", mode, tied ? " (tied)" : "");
+    expect(what, first_difference(&cpu.layout, grads[1], again), 0);
     float n0, n1;
     OK(cpu.ops->grad_norm(&cpu, &n0));
     OK(gpu.ops->grad_norm(&gpu, &n1));
@@ -459,7 +479,7 @@ static void check_training(const char *text) {
         }
         char what[96];
         snprintf(what, sizeof what, "%d-step loss curve %s vs cpu fp32: worst step", steps, k == 1 ? "cuda fp32" : "cuda bf16");
-        expect(what, worst, 1e-2);
+        expect(what, worst, k == 1 ? 1e-2 : 2e-2);
         snprintf(what, sizeof what, "%d-step loss curve %s vs cpu fp32: worst 10-step mean", steps, k == 1 ? "cuda fp32" : "cuda bf16");
         expect(what, worst10, 1e-2);
     }

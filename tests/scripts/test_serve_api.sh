@@ -39,25 +39,6 @@ stop() {
   grep -q "shutting down" "$T/$1.err" || fail "$1 did not report its shutdown"
 }
 
-# tiny_model DIR: a tokenizer and a 2-layer model trained for a few steps on the demo corpus.
-tiny_model() {
-  local d=$1
-  mkdir -p "$d"
-  bzip2 -dc demo/kowiki-sample.txt.bz2 | head -c 150000 | grep -av '^<' | awk 'length > 20' > "$d/text.txt"
-  "$KRLLM" tokenizer train --input "$d/text.txt" --output "$d/tok" --vocab_size 1000 --character_coverage 0.99 \
-    --user_defined_symbols "<|system|>,<|user|>,<|assistant|>" > "$d/log" 2>&1 &&
-  "$KRLLM" tokenize --tokenizer "$d/tok.model" --input "$d/text.txt" --output "$d/train.bin" >> "$d/log" 2>&1 || return 1
-  printf 'name: serve-tiny\nvocab_size: 1000\nhidden_size: 32\nnum_layers: 2\nnum_heads: 4\nnum_kv_heads: 2\nintermediate_size: 64\nmax_seq_len: 128\n' > "$d/model.yaml"
-  cat > "$d/train.yaml" <<EOF2
-training: {batch_size: 4, gradient_accumulation_steps: 1, seq_len: 64, max_steps: 20, seed: 3, mixed_precision: "no", num_threads: 1}
-optimizer: {learning_rate: 1.0e-2, min_lr: 1.0e-3}
-scheduler: {warmup_steps: 2}
-data: {train_data: $d/train.bin, val_data: $d/train.bin, tokenizer: $d/tok.model}
-checkpoint: {eval_interval: 10, eval_steps: 1, save_interval: 20, save_total_limit: 1, log_interval: 5, output_dir: $d/run}
-EOF2
-  "$KRLLM" train --config "$d/train.yaml" --model_config "$d/model.yaml" >> "$d/log" 2>&1
-}
-
 # Refusals at start-up.
 fake=(--fake_model --fake_context 256 --fake_step_ms 2)
 "$KRLLM" serve --port 0 2> "$T/e1" && fail "serve without a model or logdir started"
@@ -78,7 +59,7 @@ stop keyed
 stop main
 
 # The same checks against a real (tiny) model, when this build can train and serve one.
-if tiny_model "$T/tiny"; then
+if bash "$HERE/serve_tiny_model.sh" "$T/tiny"; then
   "$KRLLM" serve --checkpoint "$T/tiny/run" --port 0 > "$T/probe.out" 2> "$T/probe.err" &
   probe=$!
   while kill -0 $probe 2>/dev/null && ! grep -q listening "$T/probe.out"; do sleep 0.05; done

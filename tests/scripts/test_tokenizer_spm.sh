@@ -32,6 +32,7 @@ bz() { bzip2 -dc "$1" 2>/dev/null || true; } # readers stop early (SIGPIPE is fi
 "$KRLLM_BIN" tokenizer encode --model "$T/tok.model" < "$T/test.txt" > "$T/ours.ids"
 "$KRLLM_BIN" tokenizer decode --model "$T/tok.model" < "$T/ours.ids" > "$T/ours.txt"
 [ "$(wc -l < "$T/ours.ids")" -eq "$(wc -l < "$T/test.txt")" ]
+"$KRLLM_BIN" tokenizer encode --model "$T/tok.model" --num_threads 3 < "$T/test.txt" | cmp - "$T/ours.ids"
 if grep -qw 0 "$T/ours.ids"; then echo "an <unk> (id 0) was produced"; exit 1; fi
 
 if ! command -v spm_encode >/dev/null; then
