@@ -193,6 +193,7 @@ static void *reader_main(void *arg) {
                 break;
             }
             f->problem = strdup(kr_last_error());
+            if (p->opt->progress && isatty(STDERR_FILENO)) fputs("\r\033[K", stderr); /* clear the progress bar line */
             kr_warn("%s", kr_last_error());
         }
         p->bytes_before_current += f->bytes;
@@ -652,6 +653,7 @@ int prepare_run(const PrepareOptions *o, int *problems) {
     p.files = calloc((size_t)paths.n, sizeof *p.files);
     r.nthreads = o->num_threads > 0 ? o->num_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (r.nthreads < 1) r.nthreads = 1;
+    if (r.nthreads > 256) r.nthreads = 256;
     r.workers = calloc((size_t)r.nthreads, sizeof *r.workers);
     int rc = p.files && r.workers ? 0 : kr_error("out of memory");
     uint64_t total_bytes = 0;
