@@ -26,11 +26,12 @@ static int out_put(Out *o, const void *p, size_t n) {
     return 0;
 }
 
-/* Writes a piece's surface: ▁ → space, dropping a leading ▁ when it starts the text. */
-static size_t piece_surface(const char *p, size_t len, int drop_leading_space, char *out) {
+/* Writes a piece's surface (at most cap bytes): ▁ → space, dropping a leading ▁ when it starts
+ * the text. The surface is never longer than the piece. */
+static size_t piece_surface(const char *p, size_t len, int drop_leading_space, char *out, size_t cap) {
     size_t o = 0, i = 0;
     if (drop_leading_space && len >= 3 && memcmp(p, KR_SPACE_SYMBOL, 3) == 0) i = 3;
-    while (i < len) {
+    while (i < len && o < cap) {
         if (len - i >= 3 && memcmp(p + i, KR_SPACE_SYMBOL, 3) == 0) out[o++] = ' ', i += 3;
         else out[o++] = p[i++];
     }
@@ -87,7 +88,7 @@ int tokenizer_decode(const Tokenizer *t, const uint32_t *ids, size_t n, char **t
                     break;
                 }
             }
-            size_t m = piece_surface(t->proto.pieces[ids[i]].piece, plen, at_start && drops_leading_space(t), surface);
+            size_t m = piece_surface(t->proto.pieces[ids[i]].piece, plen, at_start && drops_leading_space(t), surface, plen);
             rc = out_put(&o, surface, m);
             if (m == 0) continue; /* the text has not started yet: a following ▁ is still the first */
         }
@@ -108,7 +109,6 @@ int tokenizer_decode(const Tokenizer *t, const uint32_t *ids, size_t n, char **t
 int tokenizer_token_bytes(const Tokenizer *t, uint32_t id, int is_first, char *out, size_t cap) {
     if (id >= (uint32_t)t->vocab) return 0;
     const SpmPiece *p = &t->proto.pieces[id];
-    char tmp[256];
     size_t n = 0;
     switch (p->type) {
     case SPM_CONTROL: return 0;
@@ -121,11 +121,6 @@ int tokenizer_token_bytes(const Tokenizer *t, uint32_t id, int is_first, char *o
         if (n > cap) n = cap;
         memcpy(out, t->proto.unk_surface, n);
         return (int)n;
-    default:
-        if (t->piece_len[id] > sizeof tmp) return 0; /* pieces are at most 16 characters */
-        n = piece_surface(p->piece, t->piece_len[id], is_first && drops_leading_space(t), tmp);
-        if (n > cap) n = cap;
-        memcpy(out, tmp, n);
-        return (int)n;
+    default: return (int)piece_surface(p->piece, t->piece_len[id], is_first && drops_leading_space(t), out, cap);
     }
 }
