@@ -296,13 +296,42 @@ static size_t convert_lines(const char *in, size_t n, char *out, int keep_headin
     return o;
 }
 
+/* Length of the byte sequence at s that is filler left inside parentheses once templates are
+ * gone (space, comma, semicolon, "、", "，"), 0 if s starts something else. */
+static size_t filler_length(const char *s, size_t n) {
+    if (n >= 1 && (s[0] == ' ' || s[0] == ',' || s[0] == ';')) return 1;
+    if (n >= 3 && (memcmp(s, "\xE3\x80\x81", 3) == 0 || memcmp(s, "\xEF\xBC\x8C", 3) == 0)) return 3;
+    return 0;
+}
+
+/* Pass 5: parentheses that only held templates, e.g. "서울({{lang|en|Seoul}})" -> "서울()",
+ * are dropped: "()", "(, )", "（、）". */
+static size_t drop_empty_parentheses(const char *in, size_t n, char *out) {
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t open = in[i] == '(' ? 1 : (i + 3 <= n && memcmp(in + i, "\xEF\xBC\x88", 3) == 0) ? 3 : 0;
+        if (open) {
+            size_t j = i + open, f;
+            while (j < n && (f = filler_length(in + j, n - j)) > 0) j += f;
+            size_t close = j < n && in[j] == ')' ? 1 : (j + 3 <= n && memcmp(in + j, "\xEF\xBC\x89", 3) == 0) ? 3 : 0;
+            if (close) {
+                i = j + close;
+                continue;
+            }
+        }
+        out[o++] = in[i++];
+    }
+    return o;
+}
+
 size_t wikitext_to_text(const char *in, size_t n, char *out, char *scratch, int keep_headings) {
     size_t m = strip_comments_and_tags(in, n, scratch);
     m = strip_templates_and_tables(scratch, m, out);
     m = convert_links(out, m, scratch, 0);
     m = convert_lines(scratch, m, out, keep_headings);
     m = markup_strip_tags(out, m, scratch);
-    m = markup_decode_entities(scratch, m, out);
+    m = drop_empty_parentheses(scratch, m, out);
+    m = markup_decode_entities(out, m, out);
     out[m] = 0;
     return m;
 }

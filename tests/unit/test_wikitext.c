@@ -69,6 +69,10 @@ int main(void) {
     check_wiki("__TOC__본문\n----\n<small>작은</small> 글<br/>다음 <span style=\"x\">줄</span>", "본문\n작은 글 다음 줄");
     /* not tags: comparisons and emoticons stay */
     check_wiki("3 < 5 이고 <3 좋아", "3 < 5 이고 <3 좋아");
+    /* parentheses left empty by removed templates go, others stay */
+    check_wiki("서울({{lang|en|Seoul}})은 수도다", "서울은 수도다");
+    check_wiki("パリ（{{lang-fr|Paris}}、{{IPA|paʁi}}）は首都", "パリは首都");
+    check_wiki("함수 f() 와 (, 1924년 )", "함수 f 와 (, 1924년 )");
     /* nowiki content is text */
     check_wiki("<nowiki>그대로</nowiki> 둔다", "그대로 둔다");
 
