@@ -168,6 +168,28 @@ int main(void) {
     CHECK(stats && strstr(stats, "\"low_hangul\":\t1") && strstr(stats, "\"columns\":\t\"text\""));
     free(stats);
 
+    /* MediaWiki XML: article kept (markup stripped, entities of the XML layer decoded), other
+     * namespaces and redirects skipped, malformed XML reported with the rest of the file skipped */
+    write_text("dump.xml",
+               "<mediawiki xml:lang=\"ko\">\n"
+               "<page><title>서울</title><ns>0</ns><revision><text>'''서울'''은 [[대한민국]]의 수도이다.&lt;ref&gt;출처&lt;/ref&gt; "
+               "{{인구|1000}}인구가 많다.\n[[분류:도시]]</text></revision></page>\n"
+               "<page><title>위키백과:정책</title><ns>4</ns><revision><text>정책 문서는 건너뛰어야 하는 긴 문장이다.</text></revision></page>\n"
+               "<page><title>수도</title><ns>0</ns><redirect title=\"서울\" /><revision><text>#넘겨주기 [[서울]]</text></revision></page>\n"
+               "<page><title>깨진</title><ns>0</ns><revision><text>이 문서는 닫히지 않는 태그 때문에 빠진다.</txt></revision></page>\n"
+               "<page><title>뒤</title><ns>0</ns><revision><text>뒤의 문서도 읽히지 않는다.</text></revision></page>\n</mediawiki>\n");
+    char *xml[] = {tmp_path("dump.xml")};
+    CHECK(run(xml, 1, tmp_path("out7"), 1, NULL) == 1);
+    o1 = read_outputs(tmp_path("out7"));
+    CHECK_MSG(strstr(o1, "서울은 대한민국의 수도이다. 인구가 많다.\n") != NULL, "%s", o1);
+    CHECK(strstr(o1, "정책") == NULL && strstr(o1, "넘겨주기") == NULL && strstr(o1, "빠진다") == NULL && strstr(o1, "뒤의") == NULL);
+    free(o1);
+    stats = kr_read_file(tmp_path("out7/stats.json"), NULL);
+    CHECK_MSG(stats && strstr(stats, "XML error at line 6, column 75") && strstr(stats, "mismatched tag") && strstr(stats, "\"skipped_redirect\":\t1") &&
+                  strstr(stats, "\"skipped_namespace\":\t1"),
+              "%s", stats ? stats : "");
+    free(stats);
+
     /* a missing input is a problem, the rest is still written */
     char *miss[] = {tmp_path("a.txt"), tmp_path("missing.txt")};
     CHECK(run(miss, 2, tmp_path("out5"), 1, NULL) == 1);
