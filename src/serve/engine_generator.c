@@ -7,12 +7,9 @@
 
 #include "common/error.h"
 #include "infer/assets.h"
+#include "infer/chat_template.h"
 #include "infer/engine.h"
 #include "serve/generator.h"
-
-/* Turn markers of the chat format: the model writing one means its reply is over. */
-static const char *const turn_markers[] = {"<|user|>", "<|system|>", "<|assistant|>"};
-#define NMARKERS 3
 
 typedef struct {
     Generator g;
@@ -20,9 +17,9 @@ typedef struct {
     Engine *engine;
     int64_t *seq_id;   /* engine id per slot, -1 when free */
     int32_t *prompt;   /* [context] */
-    int32_t stop_tokens[NMARKERS];
-    int nstop_tokens;
+    ChatTemplate chat; /* its special pieces also end a reply */
     int eos, bos;
+    int threads, threads_set; /* applied on the scheduler thread, where the engine runs */
     char model_id[128];
 } EngineGen;
 
@@ -40,6 +37,12 @@ static int eg_encode(void *self, const char *text, size_t len, int *ids, int cap
     return k;
 }
 
+static char *eg_chat_prompt(void *self, const char *system, const char *const *turns, int n, const char **stop_text) {
+    EngineGen *e = self;
+    *stop_text = e->chat.stop_text;
+    return chat_template_render(&e->chat, system, turns, n);
+}
+
 static int eg_add(void *self, const int *ids, int n, const SamplingSettings *s) {
     EngineGen *e = self;
     int slot = 0;
@@ -52,8 +55,8 @@ static int eg_add(void *self, const int *ids, int n, const SamplingSettings *s) 
                     .top_k = s->top_k, .top_p = s->top_p, .repetition_penalty = s->repetition_penalty,
                     .seed = s->seed},
         .max_new_tokens = e->g.context_len, /* the scheduler enforces max_tokens */
-        .stop_tokens = e->stop_tokens,
-        .num_stop_tokens = e->nstop_tokens,
+        .stop_tokens = e->chat.stop_tokens,
+        .num_stop_tokens = e->chat.num_stop_tokens,
     };
     int64_t id = engine_add(e->engine, e->prompt, n, &req);
     if (id < 0) return -1;
@@ -63,6 +66,11 @@ static int eg_add(void *self, const int *ids, int n, const SamplingSettings *s) 
 
 static int eg_step(void *self, int *next_token, unsigned char *ended) {
     EngineGen *e = self;
+    /* OpenMP's thread count is per calling thread: set it where the engine actually runs. */
+    if (!e->threads_set) {
+        infer_set_threads(e->threads);
+        e->threads_set = 1;
+    }
     const EngineEvent *ev;
     int k = engine_step(e->engine, &ev);
     if (k < 0) return -1;
@@ -92,8 +100,8 @@ static int eg_token_bytes(void *self, int token, int is_first, char *out, int ca
 static int eg_is_end(void *self, int token) {
     EngineGen *e = self;
     if (token == e->eos) return 1;
-    for (int i = 0; i < e->nstop_tokens; i++)
-        if (token == e->stop_tokens[i]) return 1;
+    for (int i = 0; i < e->chat.num_stop_tokens; i++)
+        if (token == e->chat.stop_tokens[i]) return 1;
     return 0;
 }
 
@@ -106,7 +114,7 @@ static void eg_destroy(void *self) {
     free(e);
 }
 
-Generator *engine_generator_create(const char *checkpoint, const char *precision, int max_batch) {
+Generator *engine_generator_create(const char *checkpoint, const char *precision, int max_batch, int threads) {
     InferPrecision prec = PREC_FP32;
     if (precision && infer_precision_parse(precision, &prec) != 0) return NULL;
     EngineGen *e = calloc(1, sizeof *e);
@@ -130,12 +138,10 @@ Generator *engine_generator_create(const char *checkpoint, const char *precision
         return NULL;
     }
     for (int i = 0; i < max_batch; i++) e->seq_id[i] = -1;
+    e->threads = threads;
     e->eos = tokenizer_eos_id(e->assets.tok);
     e->bos = tokenizer_bos_id(e->assets.tok);
-    for (int i = 0; i < NMARKERS; i++) {
-        int id = tokenizer_piece_id(e->assets.tok, turn_markers[i]);
-        if (id >= 0) e->stop_tokens[e->nstop_tokens++] = id;
-    }
+    chat_template_init(&e->chat, e->assets.tok);
     /* The model's name: the checkpoint's last two path parts, e.g. "medium/final". */
     const char *dir = e->assets.model.dir, *name = dir + strlen(dir);
     for (int parts = 0; name > dir && parts < 2;)
@@ -148,6 +154,7 @@ Generator *engine_generator_create(const char *checkpoint, const char *precision
         .context_len = ctx,
         .max_batch = max_batch,
         .encode = eg_encode,
+        .chat_prompt = eg_chat_prompt,
         .add = eg_add,
         .step = eg_step,
         .remove = eg_remove,

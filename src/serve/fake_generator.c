@@ -2,6 +2,7 @@
  * English words chosen by hashing (prompt, seed, position), so its answers depend only on the
  * request, never on which other sequences share the batch — which is exactly what the server
  * must preserve. Multi-byte characters span several tokens, exercising UTF-8 hold-back. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +36,20 @@ static int fake_encode(void *self, const char *text, size_t len, int *ids, int c
     (void)self;
     for (size_t i = 0; i < len && (int)i < cap; i++) ids[i] = (unsigned char)text[i];
     return (int)len;
+}
+
+/* <|system|>S<|user|>U<|assistant|>A…<|user|>U<|assistant|> */
+static char *fake_chat_prompt(void *self, const char *system, const char *const *turns, int n, const char **stop_text) {
+    (void)self;
+    *stop_text = NULL;
+    size_t total = (system ? strlen(system) : 0) + 64;
+    for (int i = 0; i < n; i++) total += strlen(turns[i]) + 16;
+    char *s = malloc(total), *p = s;
+    if (!s) return NULL;
+    p += sprintf(p, "%s%s", system ? "<|system|>" : "", system ? system : "");
+    for (int i = 0; i < n; i++) p += sprintf(p, "%s%s", i % 2 ? "<|assistant|>" : "<|user|>", turns[i]);
+    strcpy(p, "<|assistant|>");
+    return s;
 }
 
 static int fake_add(void *self, const int *ids, int n, const SamplingSettings *s) {
@@ -121,6 +136,7 @@ Generator *fake_generator_create(int max_batch, int context_len, int step_ms) {
         .context_len = context_len,
         .max_batch = max_batch,
         .encode = fake_encode,
+        .chat_prompt = fake_chat_prompt,
         .add = fake_add,
         .step = fake_step,
         .remove = fake_remove,

@@ -27,6 +27,10 @@ struct Generator {
     /* Tokenises UTF-8 text into ids[0..cap); returns the token count (which may exceed cap: then
      * only cap ids were written) or -1 with kr_error. Thread-safe. */
     int (*encode)(void *self, const char *text, size_t len, int *ids, int cap);
+    /* The model's chat format: the prompt for a conversation (system may be NULL; turns
+     * alternate user / assistant and end with user), malloc'd. *stop_text is set to a string
+     * that ends the reply when the format needs one (else NULL). Thread-safe. */
+    char *(*chat_prompt)(void *self, const char *system, const char *const *turns, int n, const char **stop_text);
     /* Starts a sequence from a prompt; returns its slot, or -1 with kr_error. */
     int (*add)(void *self, const int *ids, int n, const SamplingSettings *s);
     /* Decodes one token for every active sequence: next_token[slot] for each active slot (-1:
@@ -49,8 +53,8 @@ struct Generator {
 Generator *fake_generator_create(int max_batch, int context_len, int step_ms);
 
 /* The real model: a checkpoint (or run) directory as `krllm generate` loads it, with its
- * tokenizer; precision as infer_precision_parse takes it (NULL = fp32). */
-Generator *engine_generator_create(const char *checkpoint, const char *precision, int max_batch);
+ * tokenizer; precision as infer_precision_parse takes it (NULL = fp32); threads <= 0: default. */
+Generator *engine_generator_create(const char *checkpoint, const char *precision, int max_batch, int threads);
 
 static inline void generator_destroy(Generator *g) {
     if (g) g->destroy(g->self);

@@ -110,42 +110,59 @@ static int get_stream_options(ServeRequest *r, const cJSON *v, ApiError *err) {
 
 static const char *const chat_roles[] = {"system", "user", "assistant"};
 
+/* Reads messages[i] into its role and content (pointers into the JSON). */
+static int read_message(const cJSON *m, int i, const char **role, const char **content, ApiError *err) {
+    *role = *content = NULL;
+    if (!cJSON_IsObject(m)) return invalid(err, "messages", "messages[%d] must be an object", i);
+    for (const cJSON *f = m->child; f; f = f->next) {
+        if (!strcmp(f->string, "role") && !*role) {
+            for (int k = 0; k < 3 && cJSON_IsString(f); k++)
+                if (!strcmp(f->valuestring, chat_roles[k])) *role = chat_roles[k];
+            if (!*role) return invalid(err, "messages", "messages[%d].role must be system, user or assistant", i);
+        } else if (!strcmp(f->string, "content") && !*content) {
+            if (check_text(f, "messages.content", err)) return -1;
+            *content = f->valuestring;
+        } else {
+            return invalid(err, "messages", "messages[%d]: unexpected field '%.64s' (only role and content, strings)", i,
+                           f->string);
+        }
+    }
+    if (!*role || !*content) return invalid(err, "messages", "messages[%d] needs both 'role' and 'content'", i);
+    return 0;
+}
+
+/* System messages first (joined), then turns alternating user / assistant, ending with user. */
 static int get_messages(ServeRequest *r, const cJSON *v, ApiError *err) {
     if (!cJSON_IsArray(v) || !v->child)
         return invalid(err, "messages", "'messages' must be a non-empty list of {role, content}");
-    int n = cJSON_GetArraySize(v);
-    const char **roles = calloc((size_t)n, sizeof *roles), **contents = calloc((size_t)n, sizeof *contents);
-    int i = 0, rc = 0;
-    if (!roles || !contents) rc = api_error(err, 500, "server_error", NULL, NULL, "out of memory");
-    for (const cJSON *m = v->child; m && rc == 0; m = m->next, i++) {
-        if (!cJSON_IsObject(m)) {
-            rc = invalid(err, "messages", "messages[%d] must be an object", i);
-            break;
+    int n = cJSON_GetArraySize(v), i = 0;
+    size_t system_len = 0;
+    r->turns = calloc((size_t)n, sizeof *r->turns);
+    if (!r->turns) return api_error(err, 500, "server_error", NULL, NULL, "out of memory");
+    for (const cJSON *m = v->child; m; m = m->next, i++) {
+        const char *role, *content;
+        if (read_message(m, i, &role, &content, err)) return -1;
+        if (!strcmp(role, "system")) {
+            if (r->nturns > 0)
+                return invalid(err, "messages", "messages[%d]: system messages must come before the conversation", i);
+            size_t add = strlen(content);
+            char *joined = realloc(r->system, system_len + add + 2);
+            if (!joined) return api_error(err, 500, "server_error", NULL, NULL, "out of memory");
+            if (system_len) joined[system_len++] = '\n';
+            memcpy(joined + system_len, content, add + 1);
+            system_len += add;
+            r->system = joined;
+            continue;
         }
-        for (const cJSON *f = m->child; f && rc == 0; f = f->next) {
-            if (!strcmp(f->string, "role") && !roles[i]) {
-                for (int k = 0; k < 3 && cJSON_IsString(f); k++)
-                    if (!strcmp(f->valuestring, chat_roles[k])) roles[i] = chat_roles[k];
-                if (!roles[i])
-                    rc = invalid(err, "messages", "messages[%d].role must be system, user or assistant", i);
-            } else if (!strcmp(f->string, "content") && !contents[i]) {
-                rc = check_text(f, "messages.content", err);
-                contents[i] = rc == 0 ? f->valuestring : NULL;
-            } else {
-                rc = invalid(err, "messages", "messages[%d]: unexpected field '%.64s' (only role and content, strings)",
-                             i, f->string);
-            }
-        }
-        if (rc == 0 && (!roles[i] || !contents[i]))
-            rc = invalid(err, "messages", "messages[%d] needs both 'role' and 'content'", i);
+        const char *want = r->nturns % 2 ? "assistant" : "user";
+        if (strcmp(role, want))
+            return invalid(err, "messages", "messages[%d] should be a %s message: the conversation alternates user "
+                           "and assistant, starting with user", i, want);
+        if (!(r->turns[r->nturns++] = strdup(content)))
+            return api_error(err, 500, "server_error", NULL, NULL, "out of memory");
     }
-    if (rc == 0) {
-        r->prompt = chat_render(roles, contents, n);
-        if (!r->prompt) rc = api_error(err, 500, "server_error", NULL, NULL, "out of memory");
-    }
-    free(roles);
-    free(contents);
-    return rc;
+    if (r->nturns % 2 == 0) return invalid(err, "messages", "the last message must be from the user");
+    return 0;
 }
 
 /* One top-level field. Returns 0, or -1 with *err. */
@@ -241,7 +258,7 @@ int serve_parse_request(const char *body, size_t len, RequestKind kind, const Re
     else rc = find_duplicate(root, err);
     for (const cJSON *f = root->child; f && rc == 0 && cJSON_IsObject(root); f = f->next)
         rc = read_field(out, f, lim, err);
-    if (rc == 0 && !out->prompt)
+    if (rc == 0 && !out->prompt && !out->nturns)
         rc = invalid(err, kind == REQ_CHAT ? "messages" : "prompt", "'%s' is required",
                      kind == REQ_CHAT ? "messages" : "prompt");
     cJSON_Delete(root);
@@ -251,17 +268,11 @@ int serve_parse_request(const char *body, size_t len, RequestKind kind, const Re
 
 void serve_request_free(ServeRequest *r) {
     free(r->prompt);
+    free(r->system);
+    for (int i = 0; i < r->nturns; i++) free(r->turns[i]);
+    free(r->turns);
     for (int i = 0; i < r->nstop; i++) free(r->stop[i]);
-    r->prompt = NULL;
-    r->nstop = 0;
-}
-
-char *chat_render(const char *const *roles, const char *const *contents, int n) {
-    size_t total = sizeof "<|assistant|>";
-    for (int i = 0; i < n; i++) total += strlen(roles[i]) + strlen(contents[i]) + 4;
-    char *s = malloc(total), *p = s;
-    if (!s) return NULL;
-    for (int i = 0; i < n; i++) p += sprintf(p, "<|%s|>%s", roles[i], contents[i]);
-    strcpy(p, "<|assistant|>");
-    return s;
+    r->prompt = r->system = NULL;
+    r->turns = NULL;
+    r->nstop = r->nturns = 0;
 }

@@ -28,13 +28,16 @@ typedef struct {
 
 typedef struct {
     RequestKind kind;
-    char *prompt;           /* the text to continue (for chat, the rendered conversation) */
+    char *prompt;           /* completions: the text to continue */
+    char *system;           /* chat: the system messages, joined by newlines (or NULL) */
+    char **turns;           /* chat: user, assistant, user, ..., user */
+    int nturns;
     int stream;
     int include_usage;      /* stream_options.include_usage */
     int max_tokens;
     int has_seed;           /* otherwise the server picks a seed */
     SamplingSettings sampling;
-    char *stop[REQ_MAX_STOP];
+    char *stop[REQ_MAX_STOP + 1]; /* + the chat format's own end-of-reply text */
     int nstop;
 } ServeRequest;
 
@@ -48,8 +51,5 @@ int api_error(ApiError *err, int status, const char *type, const char *param, co
               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* The error as OpenAI's JSON object: {"error":{"message","type","param","code"}} (malloc'd). */
 char *api_error_json(const ApiError *err);
-
-/* The conversation as model input: every message as <|role|>content, then <|assistant|>. */
-char *chat_render(const char *const *roles, const char *const *contents, int n);
 
 #endif

@@ -261,6 +261,15 @@ static enum MHD_Result generate(Server *s, struct MHD_Connection *c, const char 
     ServeRequest rq;
     ApiError e;
     if (serve_parse_request(cx->body ? cx->body : "", cx->len, kind, &lim, &rq, &e)) return send_error(s, c, route, &e);
+    if (kind == REQ_CHAT) {
+        const char *stop_text = NULL;
+        rq.prompt = s->g->chat_prompt(s->g->self, rq.system, (const char *const *)rq.turns, rq.nturns, &stop_text);
+        if (!rq.prompt) {
+            serve_request_free(&rq);
+            return fail(s, c, route, 500, "server_error", NULL, "out of memory");
+        }
+        if (stop_text && rq.nstop < REQ_MAX_STOP + 1) rq.stop[rq.nstop++] = strdup(stop_text);
+    }
     int ctx = s->g->context_len;
     int *ids = malloc((size_t)ctx * sizeof *ids);
     int n = ids ? s->g->encode(s->g->self, rq.prompt, strlen(rq.prompt), ids, ctx) : -1;

@@ -90,9 +90,21 @@ static void test_request(void) {
     CHECK(parse("{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"안녕\"}],"
                 "\"stream_options\":{\"include_usage\":true}}",
                 REQ_CHAT, &r, &e) == 0);
-    CHECK_MSG(!strcmp(r.prompt, "<|system|>S<|user|>안녕<|assistant|>"), "%s", r.prompt);
+    CHECK(!strcmp(r.system, "S") && r.nturns == 1 && !strcmp(r.turns[0], "안녕") && !r.prompt);
     CHECK(r.include_usage);
     serve_request_free(&r);
+    CHECK(parse("{\"messages\":[{\"role\":\"system\",\"content\":\"a\"},{\"role\":\"system\",\"content\":\"b\"},"
+                "{\"role\":\"user\",\"content\":\"u1\"},{\"role\":\"assistant\",\"content\":\"a1\"},"
+                "{\"role\":\"user\",\"content\":\"u2\"}]}",
+                REQ_CHAT, &r, &e) == 0);
+    CHECK(!strcmp(r.system, "a\nb") && r.nturns == 3 && !strcmp(r.turns[1], "a1") && !strcmp(r.turns[2], "u2"));
+    serve_request_free(&r);
+    expect_reject("{\"messages\":[{\"role\":\"user\",\"content\":\"u\"},{\"role\":\"user\",\"content\":\"v\"}]}",
+                  REQ_CHAT, "messages", "alternates");
+    expect_reject("{\"messages\":[{\"role\":\"user\",\"content\":\"u\"},{\"role\":\"assistant\",\"content\":\"a\"}]}",
+                  REQ_CHAT, "messages", "last message");
+    expect_reject("{\"messages\":[{\"role\":\"user\",\"content\":\"u\"},{\"role\":\"system\",\"content\":\"s\"}]}",
+                  REQ_CHAT, "messages", "before the conversation");
 
     expect_reject("{\"prompt\":\"x\"", REQ_COMPLETION, "", "malformed JSON");
     expect_reject("{\"prompt\":\"x\"} {}", REQ_COMPLETION, "", "after the JSON");
