@@ -30,8 +30,11 @@ static int is_stable(uint32_t cp, NormForm form) {
     if ((cp >= 0xAC00 && cp <= 0xD7A3) || is_compat_jamo(cp) || (cp >= 0x4E00 && cp <= 0x9FFF) ||
         (cp >= 0x3041 && cp <= 0x3096) || (cp >= 0x30A1 && cp <= 0x30FA) || (cp >= 0x2010 && cp <= 0x2023 && cp != 0x2011 && cp != 0x2017))
         return 1;
-    if (form == NORM_NFC) return cp < 0x300 || (cp >= 0x3000 && cp <= 0x3029) || (cp >= 0xFF01 && cp <= 0xFF5E);
-    return (cp >= 0x20 && cp < 0x7F) || cp == '\n' || cp == 0xB7 || cp == 0x3001 || cp == 0x3002 || (cp >= 0x3008 && cp <= 0x3011);
+    if (form == NORM_NFC)
+        return cp < 0x300 || (cp >= 0x2002 && cp <= 0x2027) || (cp >= 0x2030 && cp <= 0x205E) || (cp >= 0x2190 && cp <= 0x22FF) ||
+               (cp >= 0x2460 && cp <= 0x27BF) || (cp >= 0x3000 && cp <= 0x3029) || (cp >= 0x3030 && cp <= 0x303F) || (cp >= 0xFF01 && cp <= 0xFFDC);
+    return (cp >= 0x20 && cp < 0x7F) || cp == '\n' || cp == 0xB7 || cp == 0x3001 || cp == 0x3002 || (cp >= 0x3008 && cp <= 0x3011) ||
+           (cp >= 0x2190 && cp <= 0x21FF) || (cp >= 0x2500 && cp <= 0x25FF);
 }
 
 uint32_t text_utf8_decode(const unsigned char *s, size_t *len) {
