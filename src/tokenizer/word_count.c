@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/error.h"
 #include "tokenizer/line_blocks.h"
@@ -87,6 +88,7 @@ typedef struct {
     const Normalizer *nz;
     int64_t max_lines;
     WordCounts *wc;
+    Progress *prog;
 } CountJob;
 
 static int count_lines(void *ctx, char *block, const size_t *starts, size_t nlines) {
@@ -100,6 +102,7 @@ static int count_lines(void *ctx, char *block, const size_t *starts, size_t nlin
         if (job->tcs[t].failed) return -1;
     wc->lines += (int64_t)nlines;
     wc->bytes += (int64_t)starts[nlines];
+    progress_update(job->prog, (double)wc->bytes);
     return job->max_lines && wc->lines >= job->max_lines ? 1 : 0;
 }
 
@@ -126,9 +129,14 @@ int count_words(char *const *files, int nfiles, int64_t max_lines, int threads, 
     ThreadCounts *tcs = calloc(threads, sizeof *tcs);
     int rc = tcs ? 0 : kr_error("out of memory");
     for (int t = 0; rc == 0 && t < threads; t++) rc = strmap_init(&tcs[t].words, 1 << 16);
-    CountJob job = {tcs, threads, nz, max_lines, out};
+    double total = 0;
+    for (int f = 0; f < nfiles; f++) {
+        struct stat sb;
+        if (stat(files[f], &sb) == 0) total += (double)sb.st_size;
+    }
     Progress prog;
-    progress_begin(&prog, "counting words", nfiles, "files", 1);
+    progress_begin(&prog, "counting words", max_lines ? 0 : total, "MB", 1 << 20);
+    CountJob job = {tcs, threads, nz, max_lines, out, &prog};
     for (int f = 0; rc == 0 && f < nfiles && !(max_lines && out->lines >= max_lines); f++) {
         FILE *fp = fopen(files[f], "rb");
         if (!fp) {
@@ -137,9 +145,8 @@ int count_words(char *const *files, int nfiles, int64_t max_lines, int threads, 
         }
         rc = read_line_blocks(fp, files[f], count_lines, &job);
         fclose(fp);
-        progress_update(&prog, f + 1);
     }
-    progress_end(&prog, nfiles);
+    progress_end(&prog, (double)out->bytes);
     if (rc == 0) rc = merge_counts(out, tcs, threads);
     for (int t = 0; tcs && t < threads; t++) strmap_free(&tcs[t].words), free(tcs[t].norm);
     free(tcs);
