@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "data/shard.h"
 #include "tokenizer/encode_parallel.h"
+#include "tokenizer/grow.h"
 #include "tokenizer/line_blocks.h"
 
 /* One share's ids and where each of its lines ends. */
@@ -20,21 +21,11 @@ typedef struct {
     size_t n_lines, cap_lines;
 } IdsOut;
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 4096;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q) return kr_error("out of memory");
-    *p = q, *cap = c;
-    return 0;
-}
-
 static int append_line(void *out, const Tokenizer *t, const EncodeScratch *s) {
     (void)t;
     IdsOut *o = out;
-    if (grow((void **)&o->ids, &o->cap_ids, o->n_ids + s->n, sizeof *o->ids) != 0 ||
-        grow((void **)&o->line_end, &o->cap_lines, o->n_lines + 1, sizeof *o->line_end) != 0)
+    if (tok_grow((void **)&o->ids, &o->cap_ids, o->n_ids + s->n, sizeof *o->ids, 4096, "token ids") != 0 ||
+        tok_grow((void **)&o->line_end, &o->cap_lines, o->n_lines + 1, sizeof *o->line_end, 4096, "lines") != 0)
         return -1;
     memcpy(o->ids + o->n_ids, s->ids, s->n * sizeof *s->ids);
     o->n_ids += s->n;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "common/error.h"
+#include "tokenizer/grow.h"
 
 int strmap_init(StrMap *m, size_t expected) {
     memset(m, 0, sizeof *m);
@@ -34,16 +35,6 @@ static int rehash(StrMap *m) {
     return 0;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q) return -1;
-    *p = q, *cap = c;
-    return 0;
-}
-
 int64_t *strmap_upsert(StrMap *m, const char *key, size_t len, int64_t init, int *added) {
     uint64_t h = strmap_hash(key, len);
     size_t i = h & m->mask;
@@ -57,8 +48,8 @@ int64_t *strmap_upsert(StrMap *m, const char *key, size_t len, int64_t init, int
         }
     }
     if (m->arena_len + len > UINT32_MAX || m->n + 1 >= UINT32_MAX ||
-        grow((void **)&m->arena, &m->arena_cap, m->arena_len + len, 1) != 0 ||
-        grow((void **)&m->entries, &m->entries_cap, m->n + 1, sizeof *m->entries) != 0) {
+        tok_grow((void **)&m->arena, &m->arena_cap, m->arena_len + len, 1, 4096, "string table") != 0 ||
+        tok_grow((void **)&m->entries, &m->entries_cap, m->n + 1, sizeof *m->entries, 64, "string table") != 0) {
         kr_error("out of memory (string table of %zu entries)", m->n);
         return NULL;
     }
