@@ -154,8 +154,7 @@ float llama_cpu_forward(LlamaCpu *m, const ModelWeights *w, const int32_t *input
         /* attention block: xa = x + wo(attn(rope(wq xn1), rope(wk xn1), wv xn1)) */
         rmsnorm_forward(a->xn1, a->rstd1, x, lw->attention_norm, N, d, c->rms_norm_eps);
         matmul_forward(a->qkv, a->xn1, lw->wq, N, d, qkv, 0);
-        rope_forward(a->qkv, qkv, m->rope_cos, m->rope_sin, B, T, H, hd);
-        rope_forward(a->qkv + m->q_dim, qkv, m->rope_cos, m->rope_sin, B, T, KV, hd);
+        rope_forward(a->qkv, qkv, m->rope_cos, m->rope_sin, B, T, H + KV, hd); /* k heads follow the q heads */
         attention_forward(a->y, a->probs, a->qkv, a->qkv + m->q_dim, a->qkv + m->q_dim + m->kv_dim, qkv, B, T, H, KV,
                           hd);
         memcpy(xa, x, (size_t)N * d * sizeof(float));
@@ -198,8 +197,7 @@ void llama_cpu_backward(LlamaCpu *m, const ModelWeights *w, ModelWeights *grads,
         float *dq = m->dqkv, *dk = dq + m->q_dim, *dv = dk + m->kv_dim;
         attention_backward(dq, dk, dv, m->dy, a->probs, a->qkv, a->qkv + m->q_dim, a->qkv + m->q_dim + m->kv_dim, qkv,
                            B, T, H, KV, hd, m->att_scratch, m->nthreads);
-        rope_backward(dq, qkv, m->rope_cos, m->rope_sin, B, T, H, hd);
-        rope_backward(dk, qkv, m->rope_cos, m->rope_sin, B, T, KV, hd);
+        rope_backward(dq, qkv, m->rope_cos, m->rope_sin, B, T, H + KV, hd); /* dq and dk heads */
         matmul_backward(m->dxn, gl->wq, m->dqkv, a->xn1, lw->wq, N, d, qkv);
         rmsnorm_backward(m->dres, gl->attention_norm, m->dxn, m->res[2 * l], lw->attention_norm, a->rstd1, N, d);
     }
