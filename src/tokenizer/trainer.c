@@ -272,7 +272,7 @@ static int choose_characters(Bpe *b, const StrMap *words, double coverage, StrMa
         covered += cc[i].count;
         StrMapEntry *e = &chars->entries[cc[i].entry];
         const StrMapEntry *r = strmap_find(&b->strings, strmap_key(chars, e), e->key_len);
-        if (r) continue; /* a user-defined symbol of one character */
+        if (r || cc[i].cp == 0) continue; /* a user-defined symbol of one character; NUL stays a byte */
         uint32_t id;
         rc = add_symbol(b, strmap_key(chars, e), e->key_len, 1, symbol_script(cc[i].cp), cc[i].cp == 0x2581, &id);
         e->value = id;

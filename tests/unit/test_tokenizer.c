@@ -66,6 +66,7 @@ static void write_training_text(const char *path) {
     fputc('\n', fp);
     fwrite(b, 1, n2 < limit / 2 ? n2 : limit / 2, fp);
     fputs("\n<|user|>안녕하세요<|assistant|>네 안녕하세요\n", fp);
+    for (int i = 0; i < 200; i++) fwrite("nul\0byte\n", 1, 9, fp); /* frequent NUL: must still not become a piece */
     fclose(fp);
     free(a), free(b);
 }
