@@ -21,13 +21,14 @@ static void wait_for_signal(void) {
 }
 
 int cmd_serve(int argc, char **argv) {
-    const char *checkpoint = NULL, *precision = "fp32", *host = "127.0.0.1", *api_key = NULL, *logdir = NULL;
+    const char *checkpoint = NULL, *tokenizer = NULL, *precision = "fp32", *host = "127.0.0.1", *api_key = NULL, *logdir = NULL;
     int port = 8080, max_batch = 8, max_tokens_cap = 1024, fake_model = 0, fake_context = 256, fake_step_ms = 0, threads = 0;
     int64_t max_body = 1 << 20;
     ArgSpec specs[] = {
         {"checkpoint", ARG_STR, &checkpoint, "checkpoint directory to serve (optional with --logdir)", 0},
-        {"precision", ARG_STR, &precision, "weights for inference: fp32, bf16, int8 (default fp32)", 0},
-        {"threads", ARG_INT, &threads, "CPU threads for inference (default: all)", 0},
+        {"tokenizer", ARG_STR, &tokenizer, "tokenizer .model (default: the checkpoint's own)", 0},
+        {"precision", ARG_STR, &precision, "weights for inference: fp32, bf16, int8, int8_row (default fp32)", 0},
+        {"num_threads", ARG_INT, &threads, "CPU threads for inference (default: all)", 0},
         {"host", ARG_STR, &host, "address to listen on (default 127.0.0.1; 0.0.0.0 opens it to the network)", 0},
         {"port", ARG_INT, &port, "TCP port (default 8080; 0 picks a free one and prints it)", 0},
         {"api_key", ARG_STR, &api_key, "require 'Authorization: Bearer KEY' on /v1/* requests", 0},
@@ -42,7 +43,8 @@ int cmd_serve(int argc, char **argv) {
     int nspecs = (int)(sizeof specs / sizeof specs[0]);
     int rc = kr_parse_args(argc, argv, specs, nspecs,
                            "krllm serve --checkpoint DIR [--host 127.0.0.1] [--port 8080] [--api_key KEY] "
-                           "[--max_batch N] [--max_tokens_cap N] [--max_body_bytes N] [--logdir DIR]");
+                           "[--max_batch N] [--max_tokens_cap N] [--max_body_bytes N] [--logdir DIR] [--precision P] "
+                           "[--tokenizer FILE] [--num_threads N]");
     if (rc != 0) {
         if (rc < 0) kr_print_error();
         return rc < 0 ? 2 : 0;
@@ -69,7 +71,7 @@ int cmd_serve(int argc, char **argv) {
 
     Generator *g = NULL;
     if (fake_model) g = fake_generator_create(max_batch, fake_context, fake_step_ms);
-    else if (checkpoint) g = engine_generator_create(checkpoint, precision, max_batch, threads);
+    else if (checkpoint) g = engine_generator_create(checkpoint, tokenizer, precision, max_batch, threads);
     if ((fake_model || checkpoint) && !g) {
         kr_print_error();
         return 1;

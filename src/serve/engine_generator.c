@@ -114,7 +114,8 @@ static void eg_destroy(void *self) {
     free(e);
 }
 
-Generator *engine_generator_create(const char *checkpoint, const char *precision, int max_batch, int threads) {
+Generator *engine_generator_create(const char *checkpoint, const char *tokenizer, const char *precision,
+                                   int max_batch, int threads) {
     InferPrecision prec = PREC_FP32;
     if (precision && infer_precision_parse(precision, &prec) != 0) return NULL;
     EngineGen *e = calloc(1, sizeof *e);
@@ -122,10 +123,12 @@ Generator *engine_generator_create(const char *checkpoint, const char *precision
         kr_error("out of memory");
         return NULL;
     }
-    if (infer_assets_load(&e->assets, checkpoint, NULL, 1) != 0) {
+    if (infer_assets_load(&e->assets, checkpoint, tokenizer, 1) != 0) {
         free(e);
         return NULL;
     }
+    /* The engine sizes its per-thread buffers from the count at creation. */
+    infer_set_threads(threads);
     EngineOptions opt = infer_engine_options(&e->assets, prec, max_batch, 0);
     opt.token_bytes = NULL; /* text is handled by the scheduler */
     e->engine = engine_create(&e->assets.model.cfg, e->assets.model.params, &opt);

@@ -52,9 +52,11 @@ struct Generator {
  * `step_ms` slows each step down to make timing-dependent behaviour observable. */
 Generator *fake_generator_create(int max_batch, int context_len, int step_ms);
 
-/* The real model: a checkpoint (or run) directory as `krllm generate` loads it, with its
- * tokenizer; precision as infer_precision_parse takes it (NULL = fp32); threads <= 0: default. */
-Generator *engine_generator_create(const char *checkpoint, const char *precision, int max_batch, int threads);
+/* The real model: a checkpoint (or run) directory as `krllm generate` loads it, with its own
+ * tokenizer unless `tokenizer` (a .model path) is given; precision as infer_precision_parse takes
+ * it (NULL = fp32); threads <= 0: the default. */
+Generator *engine_generator_create(const char *checkpoint, const char *tokenizer, const char *precision,
+                                   int max_batch, int threads);
 
 static inline void generator_destroy(Generator *g) {
     if (g) g->destroy(g->self);
