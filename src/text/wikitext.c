@@ -44,9 +44,18 @@ static size_t find_closing_tag(const char *in, size_t n, size_t from, const char
     return 0;
 }
 
+/* An unclosed "{{" or "[[" stays as text. Each failed search for its end scans ahead, so after
+ * this many failures in one page the rest of the page's openers are taken as text without
+ * searching: hostile pages stay linear-time, ordinary pages with a stray "{{" are unaffected.
+ * The same holds for dropped tags without their closing tag. */
+#define MAX_FAILED_SCANS 64
+/* External links longer than this ("[http://... text]") are taken as text. */
+#define MAX_EXTERNAL_LINK 2048
+
 /* Pass 1: comments and tags whose content is not text. */
 static size_t strip_comments_and_tags(const char *in, size_t n, char *out) {
     size_t o = 0;
+    int failed_scans = 0;
     for (size_t i = 0; i < n;) {
         const char *lt = memchr(in + i, '<', n - i);
         size_t upto = lt ? (size_t)(lt - in) : n;
@@ -63,7 +72,8 @@ static size_t strip_comments_and_tags(const char *in, size_t n, char *out) {
         int closing, self;
         size_t len = markup_tag_length(in + i, n - i, name, sizeof name, &closing, &self);
         if (len > 0 && in_list(dropped_tags, name, strlen(name))) {
-            size_t end = closing || self ? 0 : find_closing_tag(in, n, i + len, name);
+            size_t end = closing || self || failed_scans >= MAX_FAILED_SCANS ? 0 : find_closing_tag(in, n, i + len, name);
+            failed_scans += !(closing || self) && end == 0;
             i += end ? end - i : len;
             continue;
         }
@@ -102,11 +112,6 @@ static size_t table_end(const char *in, size_t n, size_t i) {
     }
     return n;
 }
-
-/* An unclosed "{{" or "[[" stays as text. Each failed search for its end scans ahead, so after
- * this many failures in one page the rest of the page's openers are taken as text without
- * searching: hostile pages stay linear-time, ordinary pages with a stray "{{" are unaffected. */
-#define MAX_FAILED_SCANS 64
 
 /* Pass 2: templates {{...}} and tables {|...|}. */
 static size_t strip_templates_and_tables(const char *in, size_t n, char *out) {
@@ -196,9 +201,9 @@ static size_t render_external_link(const char *in, size_t n, char *out, size_t *
     int is_url = 0;
     for (int k = 0; url_schemes[k]; k++) is_url |= starts_with_ci(in + 1, n - 1, url_schemes[k]);
     if (!is_url) return (size_t)-1;
-    size_t i = 1;
-    while (i < n && in[i] != ']' && in[i] != '\n') i++;
-    if (i >= n || in[i] != ']') return (size_t)-1;
+    size_t i = 1, limit = n < MAX_EXTERNAL_LINK ? n : MAX_EXTERNAL_LINK;
+    while (i < limit && in[i] != ']' && in[i] != '\n') i++;
+    if (i >= limit || in[i] != ']') return (size_t)-1;
     *consumed = i + 1;
     const char *sp = memchr(in, ' ', i);
     if (!sp) return 0;

@@ -2,6 +2,7 @@
  * the same normalisation the pipeline applies (whitespace collapsed, lines trimmed). */
 #include <string.h>
 
+#include "common/util.h"
 #include "test.h"
 #include "text/normalize.h"
 #include "text/wikitext.h"
@@ -92,6 +93,16 @@ int main(void) {
     for (size_t i = 0; i < big; i++) hostile[i] = i < big / 2 ? '{' : '[';
     m = wikitext_to_text(hostile, big, o1, o2, 0);
     CHECK(m <= big);
+    /* unclosed <ref>, external links without ']' and "[[" / "{{" openers, all on one line: must
+     * finish quickly (each is searched for a bounded number of times) */
+    static const char *const openers[] = {"<ref>", "[http://x ", "[[", "{{"};
+    for (int k = 0; k < 4; k++) {
+        size_t len = strlen(openers[k]), fill = 0;
+        while (fill + len <= big) memcpy(hostile + fill, openers[k], len), fill += len;
+        double t0 = kr_now();
+        m = wikitext_to_text(hostile, fill, o1, o2, 0);
+        CHECK_MSG(kr_now() - t0 < 2.0, "opener %s took %.1f s", openers[k], kr_now() - t0);
+    }
     free(hostile);
     free(o1);
     free(o2);
