@@ -7,7 +7,7 @@
 #include "text/readers.h"
 
 /* A block longer than this is handed over in pieces, keeping memory bounded on inputs
- * without blank lines; the length filter later splits long documents anyway. */
+ * without blank lines (or a <doc> never closed); long documents are split later anyway. */
 #define MAX_BLOCK_BYTES ((size_t)8 << 20)
 
 typedef struct {
@@ -75,7 +75,8 @@ int read_lines(Source *src, InputFormat format, ReaderContext *rc) {
         } else if (in_doc && !is_blank(line, n)) {
             int is_title = title_pending;
             title_pending = 0;
-            if (!is_title || rc->keep_headings) r = block_add(&b, line, n, src->path);
+            if (b.len + n > MAX_BLOCK_BYTES) r = block_flush(&b, rc); /* a <doc> without </doc> */
+            if (r == 0 && (!is_title || rc->keep_headings)) r = block_add(&b, line, n, src->path);
         }
         if (r != 0) {
             rc_out = -1;

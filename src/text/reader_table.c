@@ -12,6 +12,8 @@
 
 #define MAX_FIELDS 256
 #define SAMPLE_ROWS 200
+/* A CSV record longer than this is an unbalanced quote, not data. */
+#define MAX_RECORD_BYTES ((size_t)64 << 20)
 
 typedef struct {
     char *s;
@@ -71,6 +73,9 @@ static int next_record(LineReader *lr, int csv, Record *r, const char *path) {
         got = lines_next(lr, &line, &n);
         if (got < 0) return -1;
         if (got == 0) return r->len > 0;
+        if (r->len + n > MAX_RECORD_BYTES)
+            return kr_error("%s: a quoted field opened before line %llu is still open after %zu MB (unbalanced quote?); the rest of this file is skipped",
+                            path, (unsigned long long)lr->line_no, MAX_RECORD_BYTES >> 20);
         if (r->len + n + 2 > r->cap) {
             size_t cap = r->cap ? r->cap : 4096;
             while (cap < r->len + n + 2) cap *= 2;

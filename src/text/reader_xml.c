@@ -9,8 +9,12 @@
 
 typedef enum { F_NONE, F_TITLE, F_NS, F_TEXT } Field;
 
+/* The largest wiki page we hold in memory (real pages stay below a few MB). */
+#define MAX_PAGE_BYTES ((size_t)256 << 20)
+
 typedef struct {
     ReaderContext *rc;
+    const char *path;
     XML_Parser parser;
     int in_page, redirect, failed;
     Field field;
@@ -58,12 +62,18 @@ static void on_chars(void *ud, const XML_Char *s, int n) {
     case F_TITLE: append_bounded(st->title, &st->title_len, sizeof st->title, s, n); break;
     case F_NS: append_bounded(st->ns, &st->ns_len, sizeof st->ns, s, n); break;
     case F_TEXT:
+        if (st->text_len + (size_t)n > MAX_PAGE_BYTES) {
+            kr_error("%s: page '%s' is larger than %zu MB; the rest of this file is skipped", st->path, st->title, MAX_PAGE_BYTES >> 20);
+            st->failed = 1;
+            XML_StopParser(st->parser, XML_FALSE);
+            return;
+        }
         if (st->text_len + (size_t)n + 1 > st->text_cap) {
             size_t cap = st->text_cap ? st->text_cap : 1 << 16;
             while (cap < st->text_len + (size_t)n + 1) cap *= 2;
             char *p = realloc(st->text, cap);
             if (!p) {
-                kr_error("out of memory reading page '%s'", st->title);
+                kr_error("out of memory reading page '%s' of %s", st->title, st->path);
                 st->failed = 1;
                 XML_StopParser(st->parser, XML_FALSE);
                 return;
@@ -108,7 +118,7 @@ static int report_xml_error(Source *src, XmlState *st, int final) {
 }
 
 int read_wiki_xml(Source *src, ReaderContext *rc) {
-    XmlState st = {.rc = rc};
+    XmlState st = {.rc = rc, .path = src->path};
     st.parser = XML_ParserCreate("UTF-8");
     char *buf = malloc(SOURCE_CHUNK);
     if (!st.parser || !buf) {
