@@ -30,12 +30,12 @@ static int block_add(Block *b, const char *line, size_t n, const char *path) {
     return 0;
 }
 
-static int block_flush(Block *b, ReaderContext *rc) {
+static int block_flush(Block *b, ReaderContext *rc, DocKind kind) {
     if (b->len == 0) return 0;
     size_t n = b->len;
     b->len = 0;
     rc->counts->docs++;
-    return rc->sink(rc->ctx, b->buf, n, DOC_PLAIN);
+    return rc->sink(rc->ctx, b->buf, n, kind);
 }
 
 static int is_blank(const char *s, size_t n) {
@@ -49,6 +49,7 @@ int read_lines(Source *src, InputFormat format, ReaderContext *rc) {
     lines_init(&lr, src);
     Block b = {0};
     int in_doc = 0, title_pending = 0, rc_out = 0;
+    DocKind kind = format == FMT_WIKI_DOC ? DOC_WIKI_EXTRACTED : DOC_PLAIN;
     char *line;
     size_t n;
     for (;;) {
@@ -64,18 +65,18 @@ int read_lines(Source *src, InputFormat format, ReaderContext *rc) {
                 r = rc->sink(rc->ctx, line, n, DOC_PLAIN);
             }
         } else if (format == FMT_PARAGRAPHS) {
-            if (is_blank(line, n) || b.len + n > MAX_BLOCK_BYTES) r = block_flush(&b, rc);
+            if (is_blank(line, n) || b.len + n > MAX_BLOCK_BYTES) r = block_flush(&b, rc, kind);
             if (r == 0 && !is_blank(line, n)) r = block_add(&b, line, n, src->path);
         } else if (n >= 5 && memcmp(line, "<doc ", 5) == 0) {
-            r = block_flush(&b, rc);
+            r = block_flush(&b, rc, kind);
             in_doc = title_pending = 1;
         } else if (n >= 6 && memcmp(line, "</doc>", 6) == 0) {
-            r = block_flush(&b, rc);
+            r = block_flush(&b, rc, kind);
             in_doc = 0;
         } else if (in_doc && !is_blank(line, n)) {
             int is_title = title_pending;
             title_pending = 0;
-            if (b.len + n > MAX_BLOCK_BYTES) r = block_flush(&b, rc); /* a <doc> without </doc> */
+            if (b.len + n > MAX_BLOCK_BYTES) r = block_flush(&b, rc, kind); /* a <doc> without </doc> */
             if (r == 0 && (!is_title || rc->keep_headings)) r = block_add(&b, line, n, src->path);
         }
         if (r != 0) {
@@ -83,7 +84,7 @@ int read_lines(Source *src, InputFormat format, ReaderContext *rc) {
             break;
         }
     }
-    if (rc_out == 0) rc_out = block_flush(&b, rc);
+    if (rc_out == 0) rc_out = block_flush(&b, rc, kind);
     free(b.buf);
     lines_free(&lr);
     return rc_out;

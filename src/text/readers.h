@@ -10,7 +10,9 @@
 #include "text/source.h"
 
 typedef enum { FMT_AUTO, FMT_WIKI_XML, FMT_WIKI_DOC, FMT_TEXT, FMT_PARAGRAPHS, FMT_TSV, FMT_CSV } InputFormat;
-typedef enum { DOC_PLAIN, DOC_WIKITEXT } DocKind;
+/* DOC_WIKI_EXTRACTED: plain text extracted from wikitext by another tool (WikiExtractor), which
+ * leaves empty parentheses where templates were. */
+typedef enum { DOC_PLAIN, DOC_WIKITEXT, DOC_WIKI_EXTRACTED } DocKind;
 
 /* Receives one raw document; returns 0, or -1 to stop reading (error recorded). */
 typedef int (*DocSink)(void *ctx, const char *text, size_t len, DocKind kind);

@@ -309,9 +309,8 @@ static size_t filler_length(const char *s, size_t n) {
     return 0;
 }
 
-/* Pass 5: parentheses that only held templates, e.g. "서울({{lang|en|Seoul}})" -> "서울()",
- * are dropped: "()", "(, )", "（、）". */
-static size_t drop_empty_parentheses(const char *in, size_t n, char *out) {
+/* Pass 5 (also used on WikiExtractor text): parentheses emptied by template removal. */
+size_t wikitext_tidy_parentheses(const char *in, size_t n, char *out) {
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         size_t open = in[i] == '(' ? 1 : (i + 3 <= n && memcmp(in + i, "\xEF\xBC\x88", 3) == 0) ? 3 : 0;
@@ -319,10 +318,14 @@ static size_t drop_empty_parentheses(const char *in, size_t n, char *out) {
             size_t j = i + open, f;
             while (j < n && (f = filler_length(in + j, n - j)) > 0) j += f;
             size_t close = j < n && in[j] == ')' ? 1 : (j + 3 <= n && memcmp(in + j, "\xEF\xBC\x89", 3) == 0) ? 3 : 0;
-            if (close) {
+            if (close) { /* nothing left inside: drop the pair */
                 i = j + close;
                 continue;
             }
+            memmove(out + o, in + i, open); /* keep the bracket, drop the filler after it */
+            o += open;
+            i = j;
+            continue;
         }
         out[o++] = in[i++];
     }
@@ -335,7 +338,7 @@ size_t wikitext_to_text(const char *in, size_t n, char *out, char *scratch, int 
     m = convert_links(out, m, scratch, 0);
     m = convert_lines(scratch, m, out, keep_headings);
     m = markup_strip_tags(out, m, scratch);
-    m = drop_empty_parentheses(scratch, m, out);
+    m = wikitext_tidy_parentheses(scratch, m, out);
     m = markup_decode_entities(out, m, out);
     out[m] = 0;
     return m;

@@ -11,6 +11,10 @@
  * Returns the length of the result. */
 size_t wikitext_to_text(const char *in, size_t n, char *out, char *scratch, int keep_headings);
 
+/* Removes what template removal leaves inside parentheses: "서울()" -> "서울",
+ * "(, 1924년)" -> "(1924년)", "（、）" -> "". Safe in place (out == in); returns the new length. */
+size_t wikitext_tidy_parentheses(const char *in, size_t n, char *out);
+
 /* Whether the page text is a redirect ("#REDIRECT [[...]]", "#넘겨주기", "#転送"). */
 int wikitext_is_redirect(const char *text, size_t n);
 

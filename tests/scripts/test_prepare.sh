@@ -29,6 +29,7 @@ check '[ $rc -eq 0 ]' "kowiki slice: $(cat "$T/ko.err")"
 check '[ "$(json "$T/ko/stats.json" "[\"files\"][0][\"format\"]")" = wiki-doc ]' "kowiki format"
 check 'grep -q "민주당 출신 미국 39번째 대통령" "$T"/ko/*.txt' "kowiki text missing"
 check '! grep -q "<doc\|</doc>" "$T"/ko/*.txt' "doc tags in output"
+check '! grep -q "()\|(, " "$T"/ko/*.txt' "empty parentheses left by WikiExtractor not tidied"
 check '! grep -qx "지미 카터" "$T"/ko/*.txt' "title line kept without --keep_headings"
 hs=$(json "$T/ko/stats.json" '["hangul_share"]')
 check 'python3 -c "import sys; sys.exit(0 if $hs > 0.5 else 1)"' "hangul share $hs"

@@ -73,7 +73,11 @@ int main(void) {
     /* parentheses left empty by removed templates go, others stay */
     check_wiki("서울({{lang|en|Seoul}})은 수도다", "서울은 수도다");
     check_wiki("パリ（{{lang-fr|Paris}}、{{IPA|paʁi}}）は首都", "パリは首都");
-    check_wiki("함수 f() 와 (, 1924년 )", "함수 f 와 (, 1924년 )");
+    check_wiki("함수 f() 와 (, 1924년 )", "함수 f 와 (1924년 )");
+    char tidy[128] = "제임스 얼 카터 주니어(, 1924년 10월 1일 ~ )는 알 키미야(, al-kimiya)와 서울()과 （、）";
+    size_t tn = wikitext_tidy_parentheses(tidy, strlen(tidy), tidy);
+    const char *tidy_want = "제임스 얼 카터 주니어(1924년 10월 1일 ~ )는 알 키미야(al-kimiya)와 서울과 ";
+    CHECK_MSG(tn == strlen(tidy_want) && memcmp(tidy, tidy_want, tn) == 0, "got [%.*s]", (int)tn, tidy);
     /* nowiki content is text */
     check_wiki("<nowiki>그대로</nowiki> 둔다", "그대로 둔다");
 
