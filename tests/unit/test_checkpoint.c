@@ -78,6 +78,10 @@ int main(void) {
         v[i] = 1.0f / (float)(i + 1);
     }
 
+    /* The standard CRC-32 (zlib's): check value, and the same result when fed in pieces. */
+    CHECK(kr_crc32(0, "123456789", 9) == 0xCBF43926u);
+    CHECK(kr_crc32(kr_crc32(0, p, 13), (const uint8_t *)p + 13, 1000) == kr_crc32(0, p, 1013));
+
     /* checkpoint_save_model alone: exact parameters and config back, 64-byte aligned, mmap'd. */
     char exported[1024], run[1024], tok[1024], model[1024], opt[1024];
     snprintf(exported, sizeof exported, "%s", tmp_path("exported"));
