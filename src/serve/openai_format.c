@@ -97,7 +97,9 @@ char *format_usage_chunk(const ResponseMeta *m, int prompt_tokens, int completio
 char *format_model_list(const char *model, long long created) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "object", "list");
-    cJSON *data = cJSON_AddArrayToObject(root, "data"), *m = cJSON_CreateObject();
+    cJSON *data = cJSON_AddArrayToObject(root, "data");
+    if (!model) return print_and_free(root);
+    cJSON *m = cJSON_CreateObject();
     cJSON_AddItemToArray(data, m);
     cJSON_AddStringToObject(m, "id", model);
     cJSON_AddStringToObject(m, "object", "model");

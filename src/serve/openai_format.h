@@ -22,6 +22,7 @@ char *format_completion(const ResponseMeta *m, const char *text, size_t len, con
 char *format_chunk(const ResponseMeta *m, const char *text, size_t len, const char *finish_reason);
 /* The optional last chunk with token counts (stream_options.include_usage). */
 char *format_usage_chunk(const ResponseMeta *m, int prompt_tokens, int completion_tokens);
+/* The model list: one entry, or none when model is NULL (no model loaded). */
 char *format_model_list(const char *model, long long created);
 
 #endif

@@ -377,7 +377,7 @@ static enum MHD_Result dispatch(Server *s, struct MHD_Connection *c, const char 
         if (!text) return MHD_NO;
         return send_body(s, c, route, 200, "text/plain; version=0.0.4", text, strlen(text), 1);
     }
-    return send_json(s, c, route, 200, format_model_list(s->g ? s->g->model_id : "", s->started));
+    return send_json(s, c, route, 200, format_model_list(s->g ? s->g->model_id : NULL, s->started));
 }
 
 static int append_body(Server *s, Conn *cx, const char *data, size_t n) {

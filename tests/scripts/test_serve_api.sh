@@ -58,6 +58,37 @@ python3 "$HERE/serve_api_client.py" "$main_port" 256 "$PORT" s3cret-key
 stop keyed
 stop main
 
+# Dashboard only: no model, the training log served; generation answers 503.
+mkdir -p "$T/logdir"
+printf '{"step":1,"loss":9.5,"lr":0.001}\n{"step":2,"loss":9.1,"lr":0.002}\n{"step":3,' > "$T/logdir/train.log"
+start dash --logdir "$T/logdir"
+python3 - "$PORT" <<'PY' || fail "dashboard-only server"
+import json, sys, urllib.request, urllib.error
+base = f"http://127.0.0.1:{sys.argv[1]}"
+get = lambda p: json.load(urllib.request.urlopen(base + p))
+h = get("/health")
+assert h["model"] is None and h["training_log"] is True, h
+assert get("/v1/models")["data"] == [], "no model listed"
+log = get("/train/log")
+assert [r["step"] for r in log["records"]] == [1, 2] and log["offset"] == 66, log
+assert get(f"/train/log?from={log['offset']}")["records"] == [], "nothing new"
+page = urllib.request.urlopen(base + "/train").read().decode()
+assert "<canvas" in page or "canvas" in page, "dashboard page"
+for path, body, code in [("/v1/completions", b'{"prompt":"x"}', 503), ("/train/log?from=abc", None, 400)]:
+    try:
+        urllib.request.urlopen(urllib.request.Request(base + path, data=body))
+        raise SystemExit(f"{path} succeeded")
+    except urllib.error.HTTPError as e:
+        assert e.code == code, (path, e.code)
+        assert json.load(e)["error"]["message"]
+print("dashboard-only: ok")
+PY
+stop dash
+
+# The committed page bundle matches src/serve/web/.
+./scripts/embed_web.sh "$T/web_assets.c" $(ls src/serve/web/* | sort)
+cmp -s "$T/web_assets.c" src/serve/web_assets.c || fail "src/serve/web_assets.c is stale: run make"
+
 # The same checks against a real (tiny) model, when this build can train and serve one.
 if bash "$HERE/serve_tiny_model.sh" "$T/tiny"; then
   "$KRLLM" serve --checkpoint "$T/tiny/run" --port 0 > "$T/probe.out" 2> "$T/probe.err" &
