@@ -88,31 +88,12 @@ static int32_t normal_piece_id(const Tokenizer *t, const char *p, size_t len) {
     return e ? (int32_t)e->value : -1;
 }
 
-/* Builds the one-character table and the merge table; refuses models where a piece holds a
- * character that is not a piece itself, or a reserved piece is a single character (SentencePiece
- * would then treat text differently from the id-based encoder). */
-static int index_merges(Tokenizer *t, const char *what) {
+/* Visits every split of every normal or user-defined piece into two pieces: counts them, or
+ * inserts them into the merge table. Refuses a normal piece holding a character that is not a
+ * piece (the id-based encoder would then differ from SentencePiece's text lookups). */
+static int scan_splits(Tokenizer *t, const char *what, int insert, size_t *count) {
     const SpmModel *m = &t->proto;
-    size_t splits = 0;
-    t->bmp_id = malloc(0x10000 * sizeof *t->bmp_id);
-    if (!t->bmp_id) return kr_error("out of memory");
-    for (size_t c = 0; c < 0x10000; c++) t->bmp_id[c] = -1;
-    for (int i = 0; i < m->n_pieces; i++) {
-        const char *p = m->pieces[i].piece;
-        size_t len = t->piece_len[i], first = utf8_valid_len((const uint8_t *)p, len);
-        int normal = m->pieces[i].type == SPM_NORMAL || m->pieces[i].type == SPM_USER_DEFINED;
-        if (first == len && first) {
-            if (!normal) return kr_error("%s: reserved piece %d ('%s') is a single character; not a krllm model", what, i, p);
-            if (len <= 3) t->bmp_id[utf8_decode((const uint8_t *)p, len)] = i;
-        }
-        if (normal) splits += len;
-    }
-    size_t cap = 64;
-    while (cap < 2 * splits) cap *= 2;
-    t->merges = malloc(cap * sizeof *t->merges);
-    if (!t->merges) return kr_error("out of memory");
-    memset(t->merges, 0xFF, cap * sizeof *t->merges);
-    t->merge_mask = cap - 1;
+    *count = 0;
     for (int i = 0; i < m->n_pieces; i++) {
         if (m->pieces[i].type != SPM_NORMAL && m->pieces[i].type != SPM_USER_DEFINED) continue;
         const char *p = m->pieces[i].piece;
@@ -125,13 +106,39 @@ static int index_merges(Tokenizer *t, const char *what) {
             if (cl < len && m->pieces[i].type == SPM_NORMAL && normal_piece_id(t, p + k, cl) < 0)
                 return kr_error("%s: piece %d ('%s') holds a character that is not a piece; not a krllm model", what, i, p);
             k += cl;
-            if (k < len) {
-                int32_t l = normal_piece_id(t, p, k), r = normal_piece_id(t, p + k, len - k);
-                if (l >= 0 && r >= 0) merge_insert(t, l, r, i);
-            }
+            if (k == len) break;
+            int32_t l = normal_piece_id(t, p, k), r = normal_piece_id(t, p + k, len - k);
+            if (l < 0 || r < 0) continue;
+            (*count)++;
+            if (insert) merge_insert(t, l, r, i);
         }
     }
     return 0;
+}
+
+/* Builds the one-character table and the merge table (load factor <= 2/3). A reserved piece of
+ * one character is refused: the encoder looks characters up among normal pieces only. */
+static int index_merges(Tokenizer *t, const char *what) {
+    const SpmModel *m = &t->proto;
+    t->bmp_id = malloc(0x10000 * sizeof *t->bmp_id);
+    if (!t->bmp_id) return kr_error("out of memory");
+    for (size_t c = 0; c < 0x10000; c++) t->bmp_id[c] = -1;
+    for (int i = 0; i < m->n_pieces; i++) {
+        const char *p = m->pieces[i].piece;
+        size_t len = t->piece_len[i], first = utf8_valid_len((const uint8_t *)p, len);
+        if (first != len || !first) continue;
+        if (m->pieces[i].type != SPM_NORMAL && m->pieces[i].type != SPM_USER_DEFINED)
+            return kr_error("%s: reserved piece %d ('%s') is a single character; not a krllm model", what, i, p);
+        if (len <= 3) t->bmp_id[utf8_decode((const uint8_t *)p, len)] = i;
+    }
+    size_t splits, cap = 64;
+    if (scan_splits(t, what, 0, &splits) != 0) return -1;
+    while (cap * 2 < 3 * splits) cap *= 2;
+    t->merges = malloc(cap * sizeof *t->merges);
+    if (!t->merges) return kr_error("out of memory");
+    memset(t->merges, 0xFF, cap * sizeof *t->merges);
+    t->merge_mask = cap - 1;
+    return scan_splits(t, what, 1, &splits);
 }
 
 static int run_self_test(const Tokenizer *t, const char *what) {
