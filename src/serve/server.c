@@ -268,7 +268,7 @@ static enum MHD_Result generate(Server *s, struct MHD_Connection *c, const char 
             serve_request_free(&rq);
             return fail(s, c, route, 500, "server_error", NULL, "out of memory");
         }
-        if (stop_text && rq.nstop < REQ_MAX_STOP + 1) rq.stop[rq.nstop++] = strdup(stop_text);
+        if (stop_text && (rq.stop[rq.nstop] = strdup(stop_text))) rq.nstop++;
     }
     int ctx = s->g->context_len;
     int *ids = malloc((size_t)ctx * sizeof *ids);
@@ -276,6 +276,8 @@ static enum MHD_Result generate(Server *s, struct MHD_Connection *c, const char 
     Job *job = NULL;
     if (n < 0) api_error(&e, 400, "invalid_request_error", kind == REQ_CHAT ? "messages" : "prompt", NULL,
                          "cannot tokenise the prompt: %s", ids ? kr_last_error() : "out of memory");
+    else if (n == 0)
+        api_error(&e, 400, "invalid_request_error", "prompt", NULL, "the prompt is empty: give at least one character");
     else if (n >= ctx)
         api_error(&e, 400, "invalid_request_error", kind == REQ_CHAT ? "messages" : "prompt", "context_length_exceeded",
                   "the prompt has %d tokens but the model's context holds %d (including at least one generated token)",
