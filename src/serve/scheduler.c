@@ -287,6 +287,8 @@ size_t job_read(Job *j, size_t offset, char *buf, size_t cap, double timeout_s, 
     size_t n = 0;
     if (j->text.safe > offset) {
         n = j->text.safe - offset < cap ? j->text.safe - offset : cap;
+        /* A partial copy ends on a character boundary, so every piece is valid UTF-8. */
+        while (n > 0 && offset + n < j->text.safe && (j->text.buf[offset + n] & 0xC0) == 0x80) n--;
         memcpy(buf, j->text.buf + offset, n);
     }
     *st = (JobStatus){

@@ -39,7 +39,8 @@ typedef struct {
  * owns one reference and must job_release it. */
 Job *scheduler_submit(Scheduler *s, const int *ids, int n, const JobSpec *spec);
 /* Waits up to timeout_s for text past `offset` or for the job to end; copies at most cap new
- * bytes into buf and returns how many. *st describes the job after the copy. */
+ * bytes into buf, ending on a character boundary, and returns how many (0 when cap is smaller
+ * than the next character). *st describes the job after the copy. */
 size_t job_read(Job *j, size_t offset, char *buf, size_t cap, double timeout_s, JobStatus *st);
 /* Drops the caller's reference; a job that has not ended is cancelled. */
 void job_release(Job *j);

@@ -248,6 +248,8 @@ static void test_scheduler(void) {
         job_release(j);
     }
     run_jobs(s, g, 6, together); /* 6 jobs, 3 slots: they queue, join and leave */
+    char alone_2[1024];
+    snprintf(alone_2, sizeof alone_2, "%s", alone[2]);
     for (int i = 0; i < 6; i++) {
         CHECK_MSG(!strcmp(alone[i], together[i]), "job %d: '%s' vs '%s'", i, alone[i], together[i]);
         CHECK(utf8_valid(together[i], strlen(together[i])));
@@ -255,6 +257,24 @@ static void test_scheduler(void) {
         free(together[i]);
     }
     CHECK(m.generated_tokens > 0 && m.latency.n == 12);
+    /* Read in 4-byte pieces: each piece is whole characters, together the whole text. */
+    {
+        int ids[8];
+        int k = g->encode(g->self, "질문 2", strlen("질문 2"), ids, 8);
+        JobSpec spec = {.max_tokens = 22, .sampling = {.temperature = 1, .top_p = 1, .repetition_penalty = 1, .seed = 2}};
+        Job *j = scheduler_submit(s, ids, k, &spec);
+        char whole[1024] = "", piece[4];
+        size_t len = 0;
+        JobStatus st;
+        do {
+            size_t n = job_read(j, len, piece, sizeof piece, 1.0, &st);
+            CHECK(utf8_valid(piece, n));
+            memcpy(whole + len, piece, n);
+            len += n;
+        } while (st.state == JOB_QUEUED || st.state == JOB_RUNNING || len < st.text_len);
+        CHECK_MSG(!strcmp(whole, alone_2), "'%s' vs '%s'", whole, alone_2);
+        job_release(j);
+    }
     /* A released job is cancelled; the scheduler drops it. */
     int ids[4] = {1, 2, 3, 4};
     JobSpec spec = {.max_tokens = 100000, .sampling = {.temperature = 0, .top_p = 1, .repetition_penalty = 1}};
