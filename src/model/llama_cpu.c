@@ -178,6 +178,11 @@ void llama_cpu_backward(LlamaCpu *m, const ModelWeights *w, ModelWeights *grads,
     const ModelConfig *c = &m->cfg;
     int B = m->B, T = m->T, N = m->N, d = m->d, F = m->F, H = c->num_heads, KV = c->num_kv_heads, hd = m->hd;
     int qkv = m->qkv_dim, L = c->num_layers;
+    if (!m->has_targets) {
+        kr_error("llama_cpu_backward needs a forward with targets first");
+        return;
+    }
+    m->has_targets = 0; /* the logits are consumed below */
     /* head and final norm; the logits become their gradient in place */
     crossentropy_backward(m->logits, m->lse, m->targets, N, m->V, loss_scale);
     matmul_backward(m->dxn, grads->output, m->logits, m->xnf, w->output, N, d, m->V);

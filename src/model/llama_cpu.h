@@ -1,7 +1,8 @@
 /* The reference CPU (fp32) forward and backward of the whole Llama-style model.
  * All activation memory for a fixed micro-batch B x T is planned and allocated once at create
- * time; forward/backward allocate nothing. Weights and gradients are ModelWeights views
- * (model/params.h) of flat buffers laid out by param_layout_init. */
+ * time; forward/backward allocate nothing. Weights and gradients must be ModelWeights views made
+ * by model_weights_map (model/params.h): the fused projections rely on wq|wk|wv and w1|w3 being
+ * adjacent in the flat layout. */
 #ifndef KR_LLAMA_CPU_H
 #define KR_LLAMA_CPU_H
 
@@ -25,7 +26,8 @@ float llama_cpu_forward(LlamaCpu *m, const ModelWeights *w, const int32_t *input
  * are only valid between a forward and the next backward. */
 const float *llama_cpu_logits(const LlamaCpu *m);
 /* Adds d(mean loss * loss_scale)/dparam into grads (views of a flat gradient buffer laid out like
- * params). Needs a forward with targets just before. */
+ * params). Needs a forward with targets just before; otherwise it records an error and leaves
+ * grads untouched. */
 void llama_cpu_backward(LlamaCpu *m, const ModelWeights *w, ModelWeights *grads, float loss_scale);
 
 #endif
