@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-cuda}
-make BUILD="$BUILD" -j2 "$BUILD/cuda/cuda_check" "$BUILD/cuda/train_cuda_bench" >/dev/null
+make BUILD="$BUILD" -j2 "$BUILD/cuda/cuda_check" "$BUILD/cuda/train_cuda_bench" "$BUILD/cuda/kernel_bench" >/dev/null
 mkdir -p .devcarry/bin .devcarry/lib
-cp "$BUILD/cuda/cuda_check" "$BUILD/cuda/train_cuda_bench" .devcarry/bin/
+cp "$BUILD/cuda/cuda_check" "$BUILD/cuda/train_cuda_bench" "$BUILD/cuda/kernel_bench" .devcarry/bin/
 for lib in libopenblas.so.0 libgfortran.so.5 libquadmath.so.0 libyaml-0.so.2; do
   path=$(ldd "$BUILD/cuda/cuda_check" | awk -v l="$lib" '$1 == l {print $3}')
   [ -n "$path" ] && cp -L "$path" .devcarry/lib/

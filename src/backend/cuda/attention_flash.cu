@@ -36,6 +36,12 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], 
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+/* 2^x on the special-function unit (flush-to-zero; inputs here are <= 0 or -inf). */
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<uint32_t *>(&v);
@@ -102,34 +108,95 @@ __device__ __forceinline__ void mma_pv(float (&out)[HD / 8][4], const float (&p)
     }
 }
 
+
+/* The MT-tile versions (a warp owning 16*MT rows): each B fragment read from shared memory
+ * feeds MT products, halving shared-memory traffic per product for MT = 2. */
+template <int HD, int MT>
+__device__ __forceinline__ void mma_abt_mt(float (&acc)[MT][8][4], const uint32_t (&a)[MT][HD / 16][4], const bf16 *tile) {
+    constexpr int LD = HD + 8;
+    int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int m = 0; m < MT; m++)
+#pragma unroll
+        for (int j = 0; j < 8; j++) acc[m][j][0] = acc[m][j][1] = acc[m][j][2] = acc[m][j][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++)
+#pragma unroll
+        for (int jp = 0; jp < 4; jp++) {
+            uint32_t b[4];
+            ldsm_x4(b, tile + (16 * jp + (lane % 8) + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8);
+#pragma unroll
+            for (int m = 0; m < MT; m++) {
+                mma16816(acc[m][2 * jp], a[m][kk], b[0], b[1]);
+                mma16816(acc[m][2 * jp + 1], a[m][kk], b[2], b[3]);
+            }
+        }
+}
+
+template <int HD, int MT>
+__device__ __forceinline__ void mma_pv_mt(float (&out)[MT][HD / 8][4], const float (&p)[MT][8][4], const bf16 *tile) {
+    constexpr int LD = HD + 8;
+    int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        uint32_t a[MT][4];
+#pragma unroll
+        for (int m = 0; m < MT; m++) {
+            a[m][0] = pack_bf16(p[m][2 * kk][0], p[m][2 * kk][1]);
+            a[m][1] = pack_bf16(p[m][2 * kk][2], p[m][2 * kk][3]);
+            a[m][2] = pack_bf16(p[m][2 * kk + 1][0], p[m][2 * kk + 1][1]);
+            a[m][3] = pack_bf16(p[m][2 * kk + 1][2], p[m][2 * kk + 1][3]);
+        }
+#pragma unroll
+        for (int jp = 0; jp < HD / 16; jp++) {
+            uint32_t b[4];
+            ldsm_x4_trans(b, tile + (16 * kk + (lane % 8) + ((lane / 8) % 2) * 8) * LD + 16 * jp + (lane / 16) * 8);
+#pragma unroll
+            for (int m = 0; m < MT; m++) {
+                mma16816(out[m][2 * jp], a[m], b[0], b[1]);
+                mma16816(out[m][2 * jp + 1], a[m], b[2], b[3]);
+            }
+        }
+    }
+}
+
+/* Forward: a block owns 128 query rows (each warp 32, as two 16-row tiles) and walks the
+ * 64-key tiles up to the diagonal, K and V double-buffered through cp.async. */
+#define FWD_MT 2
+#define FWD_ROWS (FA_ROWS * FWD_MT)
 template <int HD>
 __global__ void __launch_bounds__(FA_THREADS) flash_fwd_kernel(const bf16 *qkv, bf16 *o, float *lse, AttnShape a,
                                                                float scale_log2) {
-    constexpr int LD = HD + 8;
+    constexpr int LD = HD + 8, MT = FWD_MT;
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    bf16 *sQ = (bf16 *)smem_raw, *sK = sQ + FA_ROWS * LD, *sV = sK + 2 * FA_ROWS * LD; /* K, V double-buffered */
+    bf16 *sQ = (bf16 *)smem_raw, *sK = sQ + FWD_ROWS * LD, *sV = sK + 2 * FA_ROWS * LD;
     int qb = gridDim.x - 1 - blockIdx.x; /* longest rows first */
     int h = blockIdx.y % a.H, b = blockIdx.y / a.H, kvh = h / (a.H / a.KV);
     int stride = (a.H + 2 * a.KV) * HD, T = a.T;
     const bf16 *base = qkv + (size_t)b * T * stride;
     const bf16 *gq = base + h * HD, *gk = base + (a.H + kvh) * HD, *gv = base + (a.H + a.KV + kvh) * HD;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    int q0 = qb * FWD_ROWS, warp_row0 = q0 + warp * 16 * MT;
 
-    load_tile<HD>(sQ, gq, stride, qb * FA_ROWS, T);
+    for (int m = 0; m < MT; m++) load_tile<HD>(sQ + m * FA_ROWS * LD, gq, stride, q0 + m * FA_ROWS, T);
     load_tile<HD>(sK, gk, stride, 0, T);
     load_tile<HD>(sV, gv, stride, 0, T);
     cp_async_commit();
 
-    uint32_t qf[HD / 16][4];
-    float acc[HD / 8][4];
+    uint32_t qf[MT][HD / 16][4];
+    float acc[MT][HD / 8][4], mrow[MT][2], lrow[MT][2];
 #pragma unroll
-    for (int j = 0; j < HD / 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
-    int row0 = qb * FA_ROWS + warp * 16 + g, row1 = row0 + 8;
+    for (int m = 0; m < MT; m++) {
+#pragma unroll
+        for (int j = 0; j < HD / 8; j++) acc[m][j][0] = acc[m][j][1] = acc[m][j][2] = acc[m][j][3] = 0.f;
+        mrow[m][0] = mrow[m][1] = -INFINITY;
+        lrow[m][0] = lrow[m][1] = 0.f;
+    }
+    int last_kb = min(T - 1, q0 + FWD_ROWS - 1) / FA_ROWS;
 
-    for (int kb = 0; kb <= qb; kb++) {
+    for (int kb = 0; kb <= last_kb; kb++) {
         int buf = kb & 1;
-        if (kb < qb) {
+        if (kb < last_kb) {
             load_tile<HD>(sK + (buf ^ 1) * FA_ROWS * LD, gk, stride, (kb + 1) * FA_ROWS, T);
             load_tile<HD>(sV + (buf ^ 1) * FA_ROWS * LD, gv, stride, (kb + 1) * FA_ROWS, T);
             cp_async_commit();
@@ -138,66 +205,94 @@ __global__ void __launch_bounds__(FA_THREADS) flash_fwd_kernel(const bf16 *qkv, 
             cp_async_wait<0>();
         }
         __syncthreads();
-        if (kb == 0) load_a_frags<HD>(qf, sQ, warp);
-        float s[8][4];
-        mma_abt<HD>(s, qf, sK + buf * FA_ROWS * LD);
-        float mx0 = -INFINITY, mx1 = -INFINITY;
+        if (kb == 0) {
+            int lane16 = lane % 16;
 #pragma unroll
-        for (int j = 0; j < 8; j++)
+            for (int m = 0; m < MT; m++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                float v = s[j][e] * scale_log2;
-                int key = kb * FA_ROWS + 8 * j + 2 * c + (e & 1);
-                if (kb == qb && key > (e < 2 ? row0 : row1)) v = -INFINITY;
-                s[j][e] = v;
-                if (e < 2) mx0 = fmaxf(mx0, v);
-                else mx1 = fmaxf(mx1, v);
+                for (int kk = 0; kk < HD / 16; kk++)
+                    ldsm_x4(qf[m][kk], sQ + (warp * 16 * MT + m * 16 + lane16) * LD + kk * 16 + (lane / 16) * 8);
+        }
+        /* a warp whose rows all precede this key tile has nothing to do in it */
+        if (kb * FA_ROWS <= warp_row0 + 16 * MT - 1) {
+            float s[MT][8][4];
+            mma_abt_mt<HD, MT>(s, qf, sK + buf * FA_ROWS * LD);
+            bool diag = (kb + 1) * FA_ROWS - 1 > warp_row0;
+#pragma unroll
+            for (int m = 0; m < MT; m++) {
+                int row0 = warp_row0 + m * 16 + g, row1 = row0 + 8;
+                float mx0 = -INFINITY, mx1 = -INFINITY;
+                if (diag) {
+#pragma unroll
+                    for (int j = 0; j < 8; j++)
+#pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            int key = kb * FA_ROWS + 8 * j + 2 * c + (e & 1);
+                            if (key > (e < 2 ? row0 : row1)) s[m][j][e] = -INFINITY;
+                        }
+                }
+                /* max over raw scores (the scale is positive), scaled once per row */
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    mx0 = fmaxf(mx0, fmaxf(s[m][j][0], s[m][j][1]));
+                    mx1 = fmaxf(mx1, fmaxf(s[m][j][2], s[m][j][3]));
+                }
+                mx0 *= scale_log2;
+                mx1 *= scale_log2;
+                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+                float n0 = fmaxf(mrow[m][0], mx0), n1 = fmaxf(mrow[m][1], mx1);
+                float c0 = fast_exp2(mrow[m][0] - n0), c1 = fast_exp2(mrow[m][1] - n1);
+                mrow[m][0] = n0;
+                mrow[m][1] = n1;
+                float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    s[m][j][0] = fast_exp2(fmaf(s[m][j][0], scale_log2, -n0));
+                    s[m][j][1] = fast_exp2(fmaf(s[m][j][1], scale_log2, -n0));
+                    s[m][j][2] = fast_exp2(fmaf(s[m][j][2], scale_log2, -n1));
+                    s[m][j][3] = fast_exp2(fmaf(s[m][j][3], scale_log2, -n1));
+                    sum0 += s[m][j][0] + s[m][j][1];
+                    sum1 += s[m][j][2] + s[m][j][3];
+                }
+                lrow[m][0] = lrow[m][0] * c0 + sum0;
+                lrow[m][1] = lrow[m][1] * c1 + sum1;
+#pragma unroll
+                for (int j = 0; j < HD / 8; j++) {
+                    acc[m][j][0] *= c0;
+                    acc[m][j][1] *= c0;
+                    acc[m][j][2] *= c1;
+                    acc[m][j][3] *= c1;
+                }
             }
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
-        float c0 = exp2f(m0 - n0), c1 = exp2f(m1 - n1);
-        m0 = n0;
-        m1 = n1;
-        float sum0 = 0.f, sum1 = 0.f;
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            s[j][0] = exp2f(s[j][0] - n0);
-            s[j][1] = exp2f(s[j][1] - n0);
-            s[j][2] = exp2f(s[j][2] - n1);
-            s[j][3] = exp2f(s[j][3] - n1);
-            sum0 += s[j][0] + s[j][1];
-            sum1 += s[j][2] + s[j][3];
+            mma_pv_mt<HD, MT>(acc, s, sV + buf * FA_ROWS * LD);
         }
-        l0 = l0 * c0 + sum0;
-        l1 = l1 * c1 + sum1;
-#pragma unroll
-        for (int j = 0; j < HD / 8; j++) {
-            acc[j][0] *= c0;
-            acc[j][1] *= c0;
-            acc[j][2] *= c1;
-            acc[j][3] *= c1;
-        }
-        mma_pv<HD>(acc, s, sV + buf * FA_ROWS * LD);
         __syncthreads(); /* the next iteration's prefetch overwrites this buffer */
     }
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    float i0 = 1.f / l0, i1 = 1.f / l1;
     int ostride = a.H * HD;
     bf16 *go = o + (size_t)b * T * ostride + h * HD;
 #pragma unroll
-    for (int j = 0; j < HD / 8; j++) {
-        if (row0 < T) *(uint32_t *)(go + (size_t)row0 * ostride + 8 * j + 2 * c) = pack_bf16(acc[j][0] * i0, acc[j][1] * i0);
-        if (row1 < T) *(uint32_t *)(go + (size_t)row1 * ostride + 8 * j + 2 * c) = pack_bf16(acc[j][2] * i1, acc[j][3] * i1);
-    }
-    if (c == 0) {
-        if (row0 < T) lse[((size_t)b * T + row0) * a.H + h] = (m0 + log2f(l0)) * LN2;
-        if (row1 < T) lse[((size_t)b * T + row1) * a.H + h] = (m1 + log2f(l1)) * LN2;
+    for (int m = 0; m < MT; m++) {
+        float l0 = lrow[m][0], l1 = lrow[m][1];
+        l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+        l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+        float i0 = 1.f / l0, i1 = 1.f / l1;
+        int row0 = warp_row0 + m * 16 + g, row1 = row0 + 8;
+#pragma unroll
+        for (int j = 0; j < HD / 8; j++) {
+            if (row0 < T)
+                *(uint32_t *)(go + (size_t)row0 * ostride + 8 * j + 2 * c) = pack_bf16(acc[m][j][0] * i0, acc[m][j][1] * i0);
+            if (row1 < T)
+                *(uint32_t *)(go + (size_t)row1 * ostride + 8 * j + 2 * c) = pack_bf16(acc[m][j][2] * i1, acc[m][j][3] * i1);
+        }
+        if (c == 0) {
+            if (row0 < T) lse[((size_t)b * T + row0) * a.H + h] = (mrow[m][0] + log2f(l0)) * LN2;
+            if (row1 < T) lse[((size_t)b * T + row1) * a.H + h] = (mrow[m][1] + log2f(l1)) * LN2;
+        }
     }
 }
 
@@ -254,7 +349,7 @@ __global__ void __launch_bounds__(FA_THREADS) flash_dq_kernel(const bf16 *qkv, c
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 int key = kb * FA_ROWS + 8 * j + 2 * c + (e & 1), row = e < 2 ? row0 : row1;
-                float p = (kb == qb && key > row) ? 0.f : exp2f(s[j][e] * scale_log2 - (e < 2 ? L0 : L1));
+                float p = (kb == qb && key > row) ? 0.f : fast_exp2(fmaf(s[j][e], scale_log2, -(e < 2 ? L0 : L1)));
                 s[j][e] = p * (dp[j][e] - (e < 2 ? D0 : D1));
             }
         mma_pv<HD>(acc, s, sK + buf * FA_ROWS * LD);
@@ -273,19 +368,20 @@ __global__ void __launch_bounds__(FA_THREADS) flash_dq_kernel(const bf16 *qkv, c
 template <int HD>
 __global__ void __launch_bounds__(FA_THREADS) flash_dkv_kernel(const bf16 *qkv, const bf16 *dout, const float *lse,
                                                                const float *dsum, bf16 *dqkv, AttnShape a, float scale) {
-    constexpr int LD = HD + 8;
+    constexpr int LD = HD + 8, TILE = FA_ROWS * LD;
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    bf16 *sQ = (bf16 *)smem_raw, *sO = sQ + FA_ROWS * LD;
-    float *sL = (float *)(sO + FA_ROWS * LD), *sD = sL + FA_ROWS;
+    /* two stages of {Q tile, dO tile, lse row, D row}: the next (head, query tile) loads while this one computes */
+    bf16 *sQ = (bf16 *)smem_raw, *sO = sQ + 2 * TILE;
+    float *sL = (float *)(sO + 2 * TILE), *sD = sL + 2 * FA_ROWS;
     int kb = blockIdx.x; /* the first key tiles see the most queries: they start first */
     int kvh = blockIdx.y % a.KV, b = blockIdx.y / a.KV, group = a.H / a.KV;
     int stride = (a.H + 2 * a.KV) * HD, ostride = a.H * HD, T = a.T;
     const bf16 *base = qkv + (size_t)b * T * stride;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
     float scale_log2 = scale * LOG2E;
-    int nq = (T + FA_ROWS - 1) / FA_ROWS;
+    int nq = (T + FA_ROWS - 1) / FA_ROWS, per_head = nq - kb, total = group * per_head;
 
-    /* K and V of this tile pass through the Q / dO buffers into registers */
+    /* K and V of this tile pass through the stage-0 buffers into registers */
     uint32_t kf[HD / 16][4], vf[HD / 16][4];
     load_tile<HD>(sQ, base + (a.H + kvh) * HD, stride, kb * FA_ROWS, T);
     load_tile<HD>(sO, base + (a.H + a.KV + kvh) * HD, stride, kb * FA_ROWS, T);
@@ -294,6 +390,20 @@ __global__ void __launch_bounds__(FA_THREADS) flash_dkv_kernel(const bf16 *qkv, 
     __syncthreads();
     load_a_frags<HD>(kf, sQ, warp);
     load_a_frags<HD>(vf, sO, warp);
+    __syncthreads();
+
+    auto issue = [&](int it, int st) {
+        int h = kvh * group + it / per_head, qb = kb + it % per_head;
+        load_tile<HD>(sQ + st * TILE, base + h * HD, stride, qb * FA_ROWS, T);
+        load_tile<HD>(sO + st * TILE, dout + (size_t)b * T * ostride + h * HD, ostride, qb * FA_ROWS, T);
+        cp_async_commit();
+        for (int r = threadIdx.x; r < FA_ROWS; r += FA_THREADS) {
+            int q = qb * FA_ROWS + r;
+            size_t li = ((size_t)b * T + q) * a.H + h;
+            sL[st * FA_ROWS + r] = q < T ? lse[li] * LOG2E : INFINITY;
+            sD[st * FA_ROWS + r] = q < T ? dsum[li] : 0.f;
+        }
+    };
 
     float dk[HD / 8][4], dv[HD / 8][4];
 #pragma unroll
@@ -302,35 +412,33 @@ __global__ void __launch_bounds__(FA_THREADS) flash_dkv_kernel(const bf16 *qkv, 
         for (int e = 0; e < 4; e++) dk[j][e] = dv[j][e] = 0.f;
     int key0 = kb * FA_ROWS + warp * 16 + g, key1 = key0 + 8;
 
-    for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-        for (int qb = kb; qb < nq; qb++) {
-            __syncthreads(); /* everyone is done with the previous tiles */
-            load_tile<HD>(sQ, base + h * HD, stride, qb * FA_ROWS, T);
-            load_tile<HD>(sO, dout + (size_t)b * T * ostride + h * HD, ostride, qb * FA_ROWS, T);
-            cp_async_commit();
-            for (int r = threadIdx.x; r < FA_ROWS; r += FA_THREADS) {
-                int q = qb * FA_ROWS + r;
-                size_t li = ((size_t)b * T + q) * a.H + h;
-                sL[r] = q < T ? lse[li] * LOG2E : INFINITY;
-                sD[r] = q < T ? dsum[li] : 0.f;
-            }
+    issue(0, 0);
+    for (int it = 0; it < total; it++) {
+        int st = it & 1, qb = kb + it % per_head;
+        if (it + 1 < total) {
+            issue(it + 1, st ^ 1);
+            cp_async_wait<1>();
+        } else {
             cp_async_wait<0>();
-            __syncthreads();
-            float s[8][4], dp[8][4];
-            mma_abt<HD>(s, kf, sQ);
-            mma_abt<HD>(dp, vf, sO);
-#pragma unroll
-            for (int j = 0; j < 8; j++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    int col = 8 * j + 2 * c + (e & 1), q = qb * FA_ROWS + col, key = e < 2 ? key0 : key1;
-                    float p = (qb == kb && key > q) ? 0.f : exp2f(s[j][e] * scale_log2 - sL[col]);
-                    s[j][e] = p;
-                    dp[j][e] = p * (dp[j][e] - sD[col]);
-                }
-            mma_pv<HD>(dv, s, sO);
-            mma_pv<HD>(dk, dp, sQ);
         }
+        __syncthreads();
+        const bf16 *q_t = sQ + st * TILE, *o_t = sO + st * TILE;
+        const float *l_t = sL + st * FA_ROWS, *d_t = sD + st * FA_ROWS;
+        float s[8][4], dp[8][4];
+        mma_abt<HD>(s, kf, q_t);
+        mma_abt<HD>(dp, vf, o_t);
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int col = 8 * j + 2 * c + (e & 1), q = qb * FA_ROWS + col, key = e < 2 ? key0 : key1;
+                float p = (qb == kb && key > q) ? 0.f : fast_exp2(fmaf(s[j][e], scale_log2, -l_t[col]));
+                s[j][e] = p;
+                dp[j][e] = p * (dp[j][e] - d_t[col]);
+            }
+        mma_pv<HD>(dv, s, o_t);
+        mma_pv<HD>(dk, dp, q_t);
+        __syncthreads(); /* the next prefetch overwrites this stage */
     }
     bf16 *gdk = dqkv + (size_t)b * T * stride + (a.H + kvh) * HD, *gdv = gdk + a.KV * HD;
 #pragma unroll
@@ -347,9 +455,9 @@ __global__ void __launch_bounds__(FA_THREADS) flash_dkv_kernel(const bf16 *qkv, 
 }
 
 template <int HD> static int flash_fwd(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s) {
-    size_t smem = 5 * FA_ROWS * (HD + 8) * sizeof(bf16);
+    size_t smem = (FWD_ROWS + 4 * FA_ROWS) * (HD + 8) * sizeof(bf16);
     CU_TRY(cudaFuncSetAttribute(flash_fwd_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    dim3 grid(cdiv(a.T, FA_ROWS), a.B * a.H);
+    dim3 grid(cdiv(a.T, FWD_ROWS), a.B * a.H);
     flash_fwd_kernel<HD><<<grid, FA_THREADS, smem, s>>>(qkv, o, lse, a, rsqrtf((float)HD) * LOG2E);
     CU_LAUNCHED();
     return 0;
@@ -364,7 +472,8 @@ static int flash_bwd(const bf16 *qkv, const bf16 *o, const bf16 *dout, const flo
     CU_TRY(cudaFuncSetAttribute(flash_dq_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq));
     flash_dq_kernel<HD><<<dim3(cdiv(a.T, FA_ROWS), a.B * a.H), FA_THREADS, smem_dq, s>>>(qkv, dout, lse, dsum, dqkv, a, scale);
     CU_LAUNCHED();
-    size_t smem_kv = 2 * FA_ROWS * (HD + 8) * sizeof(bf16) + 2 * FA_ROWS * sizeof(float);
+    size_t smem_kv = 4 * FA_ROWS * (HD + 8) * sizeof(bf16) + 4 * FA_ROWS * sizeof(float);
+    CU_TRY(cudaFuncSetAttribute(flash_dkv_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
     flash_dkv_kernel<HD><<<dim3(cdiv(a.T, FA_ROWS), a.B * a.KV), FA_THREADS, smem_kv, s>>>(qkv, dout, lse, dsum, dqkv, a, scale);
     CU_LAUNCHED();
     return 0;

@@ -2,6 +2,12 @@
  * deterministic reductions and AdamW. */
 #include "backend/cuda/kernels.cuh"
 
+/* 16 bytes of T: one vector load or store. */
+template <typename T> struct alignas(16) Vec16 {
+    T v[16 / sizeof(T)];
+};
+
+
 /* ---- embedding ---- */
 
 __global__ void embedding_fwd_kernel(const int32_t *ids, const float *table, float *out, int N, int d) {
@@ -61,10 +67,62 @@ __global__ void rmsnorm_fwd_kernel(const float *x, const T *y, float *xout, cons
     for (int j = lane; j < d; j += 32) orow[j] = from_f<T>(xo[j] * r * g[j]);
 }
 
+/* The same with the row held in registers and 16-byte accesses (d % 4 == 0, d <= 32 * 4 * RN_MAXV). */
+#define RN_MAXV 12
+template <typename T> struct alignas(4 * sizeof(T)) Vec4 {
+    T v[4];
+};
+
+template <typename T>
+__global__ void rmsnorm_fwd_vec_kernel(const float *x, const T *y, float *xout, const float *g, T *out, float *rstd,
+                                       int N, int d, float eps) {
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31, nv = d / 4;
+    if (row >= N) return;
+    const float4 *xr = (const float4 *)(x + (size_t)row * d);
+    const Vec4<T> *yr = (const Vec4<T> *)(y + (size_t)row * d);
+    float4 *xo = (float4 *)(xout + (size_t)row * d);
+    float4 xv[RN_MAXV];
+    float ss = 0.f;
+#pragma unroll
+    for (int k = 0; k < RN_MAXV; k++) {
+        int j = lane + 32 * k;
+        if (j < nv) {
+            float4 v = xr[j];
+            if (y) {
+                Vec4<T> a = yr[j];
+                v.x += to_f(a.v[0]), v.y += to_f(a.v[1]), v.z += to_f(a.v[2]), v.w += to_f(a.v[3]);
+            }
+            xo[j] = v;
+            xv[k] = v;
+            ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        }
+    }
+    ss = warp_sum(ss);
+    float r = rsqrtf(ss / d + eps);
+    if (lane == 0) rstd[row] = r;
+    Vec4<T> *orow = (Vec4<T> *)(out + (size_t)row * d);
+#pragma unroll
+    for (int k = 0; k < RN_MAXV; k++) {
+        int j = lane + 32 * k;
+        if (j < nv) {
+            float4 gv = ((const float4 *)g)[j];
+            Vec4<T> o;
+            o.v[0] = from_f<T>(xv[k].x * r * gv.x);
+            o.v[1] = from_f<T>(xv[k].y * r * gv.y);
+            o.v[2] = from_f<T>(xv[k].z * r * gv.z);
+            o.v[3] = from_f<T>(xv[k].w * r * gv.w);
+            orow[j] = o;
+        }
+    }
+}
+
+static bool rmsnorm_vec_ok(int d) { return d % 4 == 0 && d <= 32 * 4 * RN_MAXV; }
+
 template <typename T>
 int k_rmsnorm_fwd(const float *x, const T *y, float *xout, const float *g, T *out, float *rstd, int N, int d,
                   float eps, cudaStream_t s) {
-    rmsnorm_fwd_kernel<T><<<cdiv(N, 8), 256, 0, s>>>(x, y, xout, g, out, rstd, N, d, eps);
+    if (rmsnorm_vec_ok(d)) rmsnorm_fwd_vec_kernel<T><<<cdiv(N, 4), 128, 0, s>>>(x, y, xout, g, out, rstd, N, d, eps);
+    else rmsnorm_fwd_kernel<T><<<cdiv(N, 8), 256, 0, s>>>(x, y, xout, g, out, rstd, N, d, eps);
     CU_LAUNCHED();
     return 0;
 }
@@ -88,7 +146,50 @@ __global__ void rmsnorm_bwd_kernel(const T *dout, const float *x, const float *r
     }
 }
 
-#define NORM_CHUNKS 64
+template <typename T>
+__global__ void rmsnorm_bwd_vec_kernel(const T *dout, const float *x, const float *rstd, const float *g, float *dx,
+                                       T *dx_act, int N, int d) {
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31, nv = d / 4;
+    if (row >= N) return;
+    const Vec4<T> *dr = (const Vec4<T> *)(dout + (size_t)row * d);
+    const float4 *xr = (const float4 *)(x + (size_t)row * d), *gr = (const float4 *)g;
+    float4 u[RN_MAXV], xv[RN_MAXV]; /* u = dout * g */
+    float dot = 0.f;
+#pragma unroll
+    for (int k = 0; k < RN_MAXV; k++) {
+        int j = lane + 32 * k;
+        if (j < nv) {
+            Vec4<T> a = dr[j];
+            float4 gv = gr[j], xx = xr[j];
+            u[k] = make_float4(to_f(a.v[0]) * gv.x, to_f(a.v[1]) * gv.y, to_f(a.v[2]) * gv.z, to_f(a.v[3]) * gv.w);
+            xv[k] = xx;
+            dot += u[k].x * xx.x + u[k].y * xx.y + u[k].z * xx.z + u[k].w * xx.w;
+        }
+    }
+    dot = warp_sum(dot);
+    float r = rstd[row], c = r * r * r * dot / d;
+    float4 *dxr = (float4 *)(dx + (size_t)row * d);
+    Vec4<T> *dar = (Vec4<T> *)(dx_act + (size_t)row * d);
+#pragma unroll
+    for (int k = 0; k < RN_MAXV; k++) {
+        int j = lane + 32 * k;
+        if (j < nv) {
+            float4 v = dxr[j];
+            v.x += r * u[k].x - xv[k].x * c;
+            v.y += r * u[k].y - xv[k].y * c;
+            v.z += r * u[k].z - xv[k].z * c;
+            v.w += r * u[k].w - xv[k].w * c;
+            dxr[j] = v;
+            if (dx_act) {
+                Vec4<T> o;
+                o.v[0] = from_f<T>(v.x), o.v[1] = from_f<T>(v.y), o.v[2] = from_f<T>(v.z), o.v[3] = from_f<T>(v.w);
+                dar[j] = o;
+            }
+        }
+    }
+}
+
+#define NORM_CHUNKS 256
 int rmsnorm_partial_floats(int N, int d) {
     (void)N;
     return NORM_CHUNKS * d;
@@ -117,6 +218,7 @@ __global__ void sum_chunks_kernel(const float *partial, float *dg, int d, int nc
 template <typename T>
 int k_rmsnorm_bwd(const T *dout, const float *x, const float *rstd, const float *g, float *dx, T *dx_act, float *dg,
                   float *partial, int N, int d, cudaStream_t s) {
+    /* gain partials over fixed row chunks first: the backward may overwrite dout (dx_act == dout) */
     int rows_per_chunk = (N + NORM_CHUNKS - 1) / NORM_CHUNKS;
     int nchunks = (N + rows_per_chunk - 1) / rows_per_chunk;
     dim3 grid(cdiv(d, 128), nchunks);
@@ -124,66 +226,108 @@ int k_rmsnorm_bwd(const T *dout, const float *x, const float *rstd, const float 
     CU_LAUNCHED();
     sum_chunks_kernel<<<cdiv(d, 128), 128, 0, s>>>(partial, dg, d, nchunks);
     CU_LAUNCHED();
-    rmsnorm_bwd_kernel<T><<<cdiv(N, 8), 256, 0, s>>>(dout, x, rstd, g, dx, dx_act, N, d);
+    if (rmsnorm_vec_ok(d)) rmsnorm_bwd_vec_kernel<T><<<cdiv(N, 4), 128, 0, s>>>(dout, x, rstd, g, dx, dx_act, N, d);
+    else rmsnorm_bwd_kernel<T><<<cdiv(N, 8), 256, 0, s>>>(dout, x, rstd, g, dx, dx_act, N, d);
     CU_LAUNCHED();
     return 0;
 }
 
 /* ---- RoPE on interleaved pairs ---- */
 
-template <typename T>
+/* Each thread rotates P consecutive pairs (16 bytes when P = 8 / sizeof(T)). */
+template <typename T, int P>
 __global__ void rope_kernel(T *qkv, const float2 *cs, int N, int seq, int heads, int stride, int hd, int inverse) {
-    int half = hd / 2;
+    int half = hd / 2, groups = half / P;
     size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (i >= (size_t)N * heads * half) return;
-    int p = i % half;
-    size_t rh = i / half;
+    if (i >= (size_t)N * heads * groups) return;
+    int p0 = (int)(i % groups) * P;
+    size_t rh = i / groups;
     int h = rh % heads;
     size_t row = rh / heads;
-    float2 c = cs[(row % seq) * half + p];
-    float sn = inverse ? -c.y : c.y;
-    T *x = qkv + row * stride + (size_t)h * hd + 2 * p;
-    float x0 = to_f(x[0]), x1 = to_f(x[1]);
-    x[0] = from_f<T>(x0 * c.x - x1 * sn);
-    x[1] = from_f<T>(x0 * sn + x1 * c.x);
+    const float2 *c = cs + (row % seq) * half + p0;
+    T *x = qkv + row * stride + (size_t)h * hd + 2 * p0;
+    T v[2 * P];
+    if constexpr (2 * P * sizeof(T) == 16) *(Vec16<T> *)v = *(const Vec16<T> *)x;
+    else
+        for (int k = 0; k < 2 * P; k++) v[k] = x[k];
+#pragma unroll
+    for (int k = 0; k < P; k++) {
+        float2 cc = c[k];
+        float sn = inverse ? -cc.y : cc.y, x0 = to_f(v[2 * k]), x1 = to_f(v[2 * k + 1]);
+        v[2 * k] = from_f<T>(x0 * cc.x - x1 * sn);
+        v[2 * k + 1] = from_f<T>(x0 * sn + x1 * cc.x);
+    }
+    if constexpr (2 * P * sizeof(T) == 16) *(Vec16<T> *)x = *(Vec16<T> *)v;
+    else
+        for (int k = 0; k < 2 * P; k++) x[k] = v[k];
 }
 
 template <typename T>
 int k_rope(T *qkv, const float2 *cs, int N, int seq, int H, int KV, int hd, int inverse, cudaStream_t s) {
-    int heads = H + KV; /* q heads then k heads are adjacent in each row */
-    rope_kernel<T><<<cdiv((size_t)N * heads * (hd / 2), 256), 256, 0, s>>>(qkv, cs, N, seq, heads, (H + 2 * KV) * hd,
-                                                                          hd, inverse);
+    int heads = H + KV, stride = (H + 2 * KV) * hd; /* q heads then k heads are adjacent in each row */
+    constexpr int P = 8 / sizeof(T);
+    if ((hd / 2) % P == 0)
+        rope_kernel<T, P><<<cdiv((size_t)N * heads * (hd / 2) / P, 256), 256, 0, s>>>(qkv, cs, N, seq, heads, stride, hd, inverse);
+    else
+        rope_kernel<T, 1><<<cdiv((size_t)N * heads * (hd / 2), 256), 256, 0, s>>>(qkv, cs, N, seq, heads, stride, hd, inverse);
     CU_LAUNCHED();
     return 0;
 }
 
-/* ---- SwiGLU ---- */
+/* ---- SwiGLU: 16-byte vectors when the width allows (every real config), scalars otherwise ---- */
 
-template <typename T> __global__ void swiglu_fwd_kernel(const T *ab, T *g, int N, int F) {
-    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (i >= (size_t)N * F) return;
-    size_t r = i / F, j = i % F;
-    float a = to_f(ab[r * 2 * F + j]), b = to_f(ab[r * 2 * F + F + j]);
-    g[i] = from_f<T>(a / (1.f + expf(-a)) * b);
+__device__ __forceinline__ float silu_f(float a) { return a / (1.f + __expf(-a)); }
+
+template <typename T, int W> __global__ void swiglu_fwd_kernel(const T *ab, T *g, int N, int F) {
+    unsigned per_row = F / W, i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (unsigned)N * per_row) return;
+    unsigned r = i / per_row, j = (i % per_row) * W;
+    const T *pa = ab + (size_t)r * 2 * F + j, *pb = pa + F;
+    T out[W];
+    if constexpr (W > 1) {
+        Vec16<T> va = *(const Vec16<T> *)pa, vb = *(const Vec16<T> *)pb;
+#pragma unroll
+        for (int k = 0; k < W; k++) out[k] = from_f<T>(silu_f(to_f(va.v[k])) * to_f(vb.v[k]));
+        *(Vec16<T> *)(g + (size_t)r * F + j) = *(Vec16<T> *)out;
+    } else {
+        g[(size_t)r * F + j] = from_f<T>(silu_f(to_f(pa[0])) * to_f(pb[0]));
+    }
 }
 
-template <typename T> __global__ void swiglu_bwd_kernel(const T *ab, const T *dg, T *dab, int N, int F) {
-    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (i >= (size_t)N * F) return;
-    size_t r = i / F, j = i % F;
-    float a = to_f(ab[r * 2 * F + j]), b = to_f(ab[r * 2 * F + F + j]), d = to_f(dg[i]);
-    float sig = 1.f / (1.f + expf(-a)), silu = a * sig;
-    dab[r * 2 * F + j] = from_f<T>(d * b * sig * (1.f + a * (1.f - sig)));
-    dab[r * 2 * F + F + j] = from_f<T>(d * silu);
+template <typename T> __device__ __forceinline__ void swiglu_grad(float a, float b, float d, T *da, T *db) {
+    float sig = 1.f / (1.f + __expf(-a));
+    *da = from_f<T>(d * b * sig * (1.f + a * (1.f - sig)));
+    *db = from_f<T>(d * a * sig);
+}
+
+template <typename T, int W> __global__ void swiglu_bwd_kernel(const T *ab, const T *dg, T *dab, int N, int F) {
+    unsigned per_row = F / W, i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (unsigned)N * per_row) return;
+    unsigned r = i / per_row, j = (i % per_row) * W;
+    const T *pa = ab + (size_t)r * 2 * F + j, *pb = pa + F, *pd = dg + (size_t)r * F + j;
+    T *qa = dab + (size_t)r * 2 * F + j, *qb = qa + F;
+    if constexpr (W > 1) {
+        Vec16<T> va = *(const Vec16<T> *)pa, vb = *(const Vec16<T> *)pb, vd = *(const Vec16<T> *)pd, oa, ob;
+#pragma unroll
+        for (int k = 0; k < W; k++) swiglu_grad<T>(to_f(va.v[k]), to_f(vb.v[k]), to_f(vd.v[k]), &oa.v[k], &ob.v[k]);
+        *(Vec16<T> *)qa = oa;
+        *(Vec16<T> *)qb = ob;
+    } else {
+        swiglu_grad<T>(to_f(pa[0]), to_f(pb[0]), to_f(pd[0]), qa, qb);
+    }
 }
 
 template <typename T> int k_swiglu_fwd(const T *ab, T *g, int N, int F, cudaStream_t s) {
-    swiglu_fwd_kernel<T><<<cdiv((size_t)N * F, 256), 256, 0, s>>>(ab, g, N, F);
+    constexpr int W = 16 / sizeof(T);
+    if (F % W == 0) swiglu_fwd_kernel<T, W><<<cdiv((size_t)N * F / W, 256), 256, 0, s>>>(ab, g, N, F);
+    else swiglu_fwd_kernel<T, 1><<<cdiv((size_t)N * F, 256), 256, 0, s>>>(ab, g, N, F);
     CU_LAUNCHED();
     return 0;
 }
 template <typename T> int k_swiglu_bwd(const T *ab, const T *dg, T *dab, int N, int F, cudaStream_t s) {
-    swiglu_bwd_kernel<T><<<cdiv((size_t)N * F, 256), 256, 0, s>>>(ab, dg, dab, N, F);
+    constexpr int W = 16 / sizeof(T);
+    if (F % W == 0) swiglu_bwd_kernel<T, W><<<cdiv((size_t)N * F / W, 256), 256, 0, s>>>(ab, dg, dab, N, F);
+    else swiglu_bwd_kernel<T, 1><<<cdiv((size_t)N * F, 256), 256, 0, s>>>(ab, dg, dab, N, F);
     CU_LAUNCHED();
     return 0;
 }
