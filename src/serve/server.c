@@ -113,9 +113,10 @@ static int client_gone(int fd) {
  * server is stopping (the caller then cancels). */
 static int wait_job(Server *s, Job *j, size_t offset, char *buf, size_t cap, size_t *got, JobStatus *st, int fd) {
     for (;;) {
+        if (atomic_load(&s->stopping)) return -1;
         *got = job_read(j, offset, buf, cap, WAIT_SLICE_S, st);
         if (*got > 0 || st->state == JOB_DONE || st->state == JOB_FAILED) return 0;
-        if (atomic_load(&s->stopping) || client_gone(fd)) return -1;
+        if (client_gone(fd)) return -1;
     }
 }
 
@@ -460,7 +461,8 @@ Server *server_start(const ServerOptions *opt, Generator *g) {
         kr_error("--port %d is out of range (0..65535; 0 picks a free port)", opt->port);
         return NULL;
     }
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
+    /* ITC: a pipe that wakes the listening thread, so that stopping is immediate. */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
     struct sockaddr_storage addr;
     if (make_address(opt->host, opt->port, &addr, &flags)) return NULL;
     Server *s = calloc(1, sizeof *s);
