@@ -190,6 +190,17 @@ int main(void) {
               "%s", stats ? stats : "");
     free(stats);
 
+    /* invalid UTF-8 inside an otherwise good file: repaired, counted, the file is not a problem */
+    write_text("broken.txt", "깨진 바이트가 \xFF 들어 있는 문장입니다\n두 번째 줄에도 \xE0\x80 깨진 곳이 있습니다\n");
+    char *broken[] = {tmp_path("broken.txt")};
+    CHECK(run(broken, 1, tmp_path("out8"), 1, NULL) == 0);
+    o1 = read_outputs(tmp_path("out8"));
+    CHECK(strstr(o1, "깨진 바이트가 \xEF\xBF\xBD 들어 있는 문장입니다\n") != NULL);
+    free(o1);
+    stats = kr_read_file(tmp_path("out8/stats.json"), NULL);
+    CHECK(stats && strstr(stats, "\"invalid_utf8_replaced\":\t2"));
+    free(stats);
+
     /* a missing input is a problem, the rest is still written */
     char *miss[] = {tmp_path("a.txt"), tmp_path("missing.txt")};
     CHECK(run(miss, 2, tmp_path("out5"), 1, NULL) == 1);
