@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -78,7 +79,7 @@ int cmd_train(int argc, char **argv) {
     TrainerResult r;
     if (trainer_run(&o, &r) != 0) goto fail;
     printf("done: %d steps, final loss %.4f", r.steps, r.last_loss);
-    if (r.last_val_loss == r.last_val_loss) printf(", val_loss %.4f", r.last_val_loss);
+    if (!isnan(r.last_val_loss)) printf(", val_loss %.4f", r.last_val_loss);
     printf("; model in %s/final\n", tc->output_dir);
     return 0;
 fail:
