@@ -165,7 +165,7 @@ static int encode_word_cached(const Tokenizer *t, EncodeScratch *s, const char *
 
 int tokenizer_encode_scratch(const Tokenizer *t, const char *text, size_t len, EncodeScratch *s) {
     s->n = s->n_unk = 0;
-    int use_cache = t->split_words && t->byte_fallback; /* the cache keeps ids, not <unk> sources */
+    int use_cache = s->use_word_cache && t->split_words && t->byte_fallback; /* it keeps ids, not <unk> sources */
     if (use_cache && s->cache_owner != t) {
         if (!s->cache && !(s->cache = aligned_alloc(64, WORD_CACHE_SLOTS * sizeof *s->cache)))
             return kr_error("out of memory while encoding");

@@ -4,6 +4,7 @@
 
 static int encode_share(const Tokenizer *t, EncodeShare *sh, const char *block, const size_t *starts, size_t lo,
                         size_t hi, EncodedLineFn on_line) {
+    sh->scratch.use_word_cache = 1;
     for (size_t i = lo; i < hi; i++) {
         const char *line = block + starts[i];
         size_t len = starts[i + 1] - starts[i] - 1; /* without '\n' */

@@ -73,6 +73,7 @@ typedef struct {
     size_t syms_cap, heap_cap;
     uint32_t *unk_off, *unk_len; /* where each <unk> came from in `norm` (no byte fallback) */
     size_t n_unk, unk_cap;
+    int use_word_cache;           /* set by bulk encoders: a 4 MB cache that pays off over many lines */
     WordCacheSlot *cache;
     const Tokenizer *cache_owner; /* the cache is cleared when the tokenizer changes */
 } EncodeScratch;
