@@ -7,6 +7,7 @@
 #include "common/util.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/trainer.h"
 
 int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *input = NULL, *output = NULL;
@@ -29,7 +30,7 @@ int cmd_tokenize(int argc, char **argv) {
         return 2;
     }
     Tokenizer *t;
-    if (tokenizer_load(model, &t) != 0) {
+    if (tokenizer_make_parent_dir(output) != 0 || tokenizer_load(model, &t) != 0) {
         kr_print_error();
         return 1;
     }

@@ -64,6 +64,7 @@ static int train(int argc, char **argv) {
     if (rc == 0) rc = parse_bool_text("byte_fallback", byte_fallback, &o.byte_fallback);
     if (rc == 0 && user) rc = split_commas(user, &o.user_defined);
     if (rc == 0 && o.num_threads < 1) rc = kr_error("--num_threads must be at least 1");
+    if (rc == 0) rc = tokenizer_make_parent_dir(output); /* fail before training, not after */
     SpmModel m;
     int have_model = 0;
     double t0 = kr_now();

@@ -60,13 +60,24 @@ static int write_vocab(const SpmModel *m, const char *path) {
     return kr_atomic_commit(&af);
 }
 
+int tokenizer_make_parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return 0;
+    char *dir = strndup(path, (size_t)(slash - path));
+    if (!dir) return kr_error("out of memory");
+    int rc = kr_mkdir_p(dir);
+    free(dir);
+    return rc;
+}
+
 int tokenizer_write_files(const SpmModel *m, const char *prefix) {
     size_t n = strlen(prefix) + 8;
     char *path = malloc(n);
     if (!path) return kr_error("out of memory");
     uint8_t *data = NULL;
     size_t size;
-    int rc = spm_model_encode(m, &data, &size);
+    int rc = tokenizer_make_parent_dir(prefix);
+    if (rc == 0) rc = spm_model_encode(m, &data, &size);
     if (rc == 0) {
         snprintf(path, n, "%s.model", prefix);
         rc = kr_write_file_atomic(path, data, size);

@@ -27,7 +27,10 @@ void bpe_train_options_default(BpeTrainOptions *o);
 int bpe_train(const BpeTrainOptions *o, SpmModel *m);
 /* Adds the self-test samples' expected pieces (computed by our encoder over a reloaded copy). */
 int tokenizer_fill_self_test(SpmModel *m);
-/* Writes <prefix>.model (protobuf) and <prefix>.vocab ("piece<TAB>score" lines), atomically. */
+/* Creates the directory that will hold `path` (e.g. models/ for models/tokenizer), if any. */
+int tokenizer_make_parent_dir(const char *path);
+/* Writes <prefix>.model (protobuf) and <prefix>.vocab ("piece<TAB>score" lines), atomically,
+ * creating the directory if needed. */
 int tokenizer_write_files(const SpmModel *m, const char *prefix);
 
 #endif

@@ -78,15 +78,15 @@ else
 fi
 
 # Pretokenize: header fields, token count (ids + one separator per non-empty line), thread independence.
-"$KRLLM_BIN" tokenize --tokenizer "$T/tok.model" --input "$T/test.txt" --output "$T/a.bin" --num_threads 1 2>/dev/null
+"$KRLLM_BIN" tokenize --tokenizer "$T/tok.model" --input "$T/test.txt" --output "$T/tokens/a.bin" --num_threads 1 2>/dev/null
 "$KRLLM_BIN" tokenize --tokenizer "$T/tok.model" --input "$T/test.txt" --output "$T/b.bin" --num_threads 2 2>/dev/null
-cmp "$T/a.bin" "$T/b.bin"
+cmp "$T/tokens/a.bin" "$T/b.bin"
 want_docs=$(awk 'NF>0' "$T/ours.ids" | wc -l)
 want_tokens=$(awk 'NF>0 {n += NF + 1} END {print n}' "$T/ours.ids")
-[ "$(head -c 8 "$T/a.bin")" = KRTOKENS ]
-hdr="$(od -A n -t u4 -j 8 -N 16 "$T/a.bin") $(od -A n -t u8 -j 24 -N 16 "$T/a.bin")"
+[ "$(head -c 8 "$T/tokens/a.bin")" = KRTOKENS ]
+hdr="$(od -A n -t u4 -j 8 -N 16 "$T/tokens/a.bin") $(od -A n -t u8 -j 24 -N 16 "$T/tokens/a.bin")"
 read -r ver tb vocab sep ntok ndocs <<< "$(echo $hdr)"
 [ "$ver $tb $vocab $sep" = "1 2 2000 2" ] || { echo "bad header: $ver $tb $vocab $sep"; exit 1; }
 [ "$ntok" = "$want_tokens" ] && [ "$ndocs" = "$want_docs" ] || { echo "counts $ntok/$ndocs, want $want_tokens/$want_docs"; exit 1; }
-[ "$(stat -c %s "$T/a.bin")" -eq $((64 + 2 * want_tokens)) ]
+[ "$(stat -c %s "$T/tokens/a.bin")" -eq $((64 + 2 * want_tokens)) ]
 echo "ok: $(wc -l < "$T/test.txt") lines identical to SentencePiece; shard $ntok tokens"
