@@ -89,6 +89,28 @@ __device__ __forceinline__ void mma_abt(float (&acc)[8][4], const uint32_t (&a)[
         }
 }
 
+/* The same with this warp's 16 rows of A read from a shared tile at each use (fewer live
+ * registers, so more warps fit on a multiprocessor). */
+template <int HD>
+__device__ __forceinline__ void mma_abt_s(float (&acc)[8][4], const bf16 *a_tile, int warp, const bf16 *tile) {
+    constexpr int LD = HD + 8;
+    int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int j = 0; j < 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++) {
+        uint32_t a[4];
+        ldsm_x4(a, a_tile + (warp * 16 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+        for (int jp = 0; jp < 4; jp++) {
+            uint32_t b[4];
+            ldsm_x4(b, tile + (16 * jp + (lane % 8) + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8);
+            mma16816(acc[2 * jp], a, b[0], b[1]);
+            mma16816(acc[2 * jp + 1], a, b[2], b[3]);
+        }
+    }
+}
+
 /* out[16 x HD] += P[16 x 64] . tile[64 x HD], P given as accumulator-layout fp32 values. */
 template <int HD>
 __device__ __forceinline__ void mma_pv(float (&out)[HD / 8][4], const float (&p)[8][4], const bf16 *tile) {
@@ -298,7 +320,7 @@ __global__ void __launch_bounds__(FA_THREADS) flash_fwd_kernel(const bf16 *qkv, 
 
 /* dq for one 64-row query tile: recomputes P and dP per key tile, dS = P (dP - D), dq += dS K. */
 template <int HD>
-__global__ void __launch_bounds__(FA_THREADS) flash_dq_kernel(const bf16 *qkv, const bf16 *dout, const float *lse,
+__global__ void __launch_bounds__(FA_THREADS, 4) flash_dq_kernel(const bf16 *qkv, const bf16 *dout, const float *lse,
                                                               const float *dsum, bf16 *dqkv, AttnShape a, float scale) {
     constexpr int LD = HD + 8;
     extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -321,7 +343,6 @@ __global__ void __launch_bounds__(FA_THREADS) flash_dq_kernel(const bf16 *qkv, c
     size_t li0 = ((size_t)b * T + row0) * a.H + h, li1 = ((size_t)b * T + row1) * a.H + h;
     float L0 = row0 < T ? lse[li0] * LOG2E : 0.f, L1 = row1 < T ? lse[li1] * LOG2E : 0.f;
     float D0 = row0 < T ? dsum[li0] : 0.f, D1 = row1 < T ? dsum[li1] : 0.f;
-    uint32_t qf[HD / 16][4], of[HD / 16][4];
     float acc[HD / 8][4];
 #pragma unroll
     for (int j = 0; j < HD / 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
@@ -337,13 +358,9 @@ __global__ void __launch_bounds__(FA_THREADS) flash_dq_kernel(const bf16 *qkv, c
             cp_async_wait<0>();
         }
         __syncthreads();
-        if (kb == 0) {
-            load_a_frags<HD>(qf, sQ, warp);
-            load_a_frags<HD>(of, sO, warp);
-        }
         float s[8][4], dp[8][4];
-        mma_abt<HD>(s, qf, sK + buf * FA_ROWS * LD);
-        mma_abt<HD>(dp, of, sV + buf * FA_ROWS * LD);
+        mma_abt_s<HD>(s, sQ, warp, sK + buf * FA_ROWS * LD);
+        mma_abt_s<HD>(dp, sO, warp, sV + buf * FA_ROWS * LD);
 #pragma unroll
         for (int j = 0; j < 8; j++)
 #pragma unroll
@@ -366,12 +383,12 @@ __global__ void __launch_bounds__(FA_THREADS) flash_dq_kernel(const bf16 *qkv, c
 /* dk and dv for one 64-row key tile of one kv head, over every query head of its group and
  * every query tile at or after it: P^T = exp(K Q^T - lse), dV += P^T dO, dS^T = P^T (V dO^T - D), dK += dS^T Q. */
 template <int HD>
-__global__ void __launch_bounds__(FA_THREADS) flash_dkv_kernel(const bf16 *qkv, const bf16 *dout, const float *lse,
+__global__ void __launch_bounds__(FA_THREADS, 3) flash_dkv_kernel(const bf16 *qkv, const bf16 *dout, const float *lse,
                                                                const float *dsum, bf16 *dqkv, AttnShape a, float scale) {
     constexpr int LD = HD + 8, TILE = FA_ROWS * LD;
     extern __shared__ __align__(16) unsigned char smem_raw[];
     /* two stages of {Q tile, dO tile, lse row, D row}: the next (head, query tile) loads while this one computes */
-    bf16 *sQ = (bf16 *)smem_raw, *sO = sQ + 2 * TILE;
+    bf16 *sK = (bf16 *)smem_raw, *sV = sK + TILE, *sQ = sV + TILE, *sO = sQ + 2 * TILE;
     float *sL = (float *)(sO + 2 * TILE), *sD = sL + 2 * FA_ROWS;
     int kb = blockIdx.x; /* the first key tiles see the most queries: they start first */
     int kvh = blockIdx.y % a.KV, b = blockIdx.y / a.KV, group = a.H / a.KV;
@@ -381,16 +398,10 @@ __global__ void __launch_bounds__(FA_THREADS) flash_dkv_kernel(const bf16 *qkv, 
     float scale_log2 = scale * LOG2E;
     int nq = (T + FA_ROWS - 1) / FA_ROWS, per_head = nq - kb, total = group * per_head;
 
-    /* K and V of this tile pass through the stage-0 buffers into registers */
-    uint32_t kf[HD / 16][4], vf[HD / 16][4];
-    load_tile<HD>(sQ, base + (a.H + kvh) * HD, stride, kb * FA_ROWS, T);
-    load_tile<HD>(sO, base + (a.H + a.KV + kvh) * HD, stride, kb * FA_ROWS, T);
+    /* K and V of this tile stay in shared memory for the whole block */
+    load_tile<HD>(sK, base + (a.H + kvh) * HD, stride, kb * FA_ROWS, T);
+    load_tile<HD>(sV, base + (a.H + a.KV + kvh) * HD, stride, kb * FA_ROWS, T);
     cp_async_commit();
-    cp_async_wait<0>();
-    __syncthreads();
-    load_a_frags<HD>(kf, sQ, warp);
-    load_a_frags<HD>(vf, sO, warp);
-    __syncthreads();
 
     auto issue = [&](int it, int st) {
         int h = kvh * group + it / per_head, qb = kb + it % per_head;
@@ -425,8 +436,8 @@ __global__ void __launch_bounds__(FA_THREADS) flash_dkv_kernel(const bf16 *qkv, 
         const bf16 *q_t = sQ + st * TILE, *o_t = sO + st * TILE;
         const float *l_t = sL + st * FA_ROWS, *d_t = sD + st * FA_ROWS;
         float s[8][4], dp[8][4];
-        mma_abt<HD>(s, kf, q_t);
-        mma_abt<HD>(dp, vf, o_t);
+        mma_abt_s<HD>(s, sK, warp, q_t);
+        mma_abt_s<HD>(dp, sV, warp, o_t);
 #pragma unroll
         for (int j = 0; j < 8; j++)
 #pragma unroll
@@ -472,7 +483,7 @@ static int flash_bwd(const bf16 *qkv, const bf16 *o, const bf16 *dout, const flo
     CU_TRY(cudaFuncSetAttribute(flash_dq_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq));
     flash_dq_kernel<HD><<<dim3(cdiv(a.T, FA_ROWS), a.B * a.H), FA_THREADS, smem_dq, s>>>(qkv, dout, lse, dsum, dqkv, a, scale);
     CU_LAUNCHED();
-    size_t smem_kv = 4 * FA_ROWS * (HD + 8) * sizeof(bf16) + 4 * FA_ROWS * sizeof(float);
+    size_t smem_kv = 6 * FA_ROWS * (HD + 8) * sizeof(bf16) + 4 * FA_ROWS * sizeof(float);
     CU_TRY(cudaFuncSetAttribute(flash_dkv_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
     flash_dkv_kernel<HD><<<dim3(cdiv(a.T, FA_ROWS), a.B * a.KV), FA_THREADS, smem_kv, s>>>(qkv, dout, lse, dsum, dqkv, a, scale);
     CU_LAUNCHED();
