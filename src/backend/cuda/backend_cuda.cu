@@ -192,8 +192,11 @@ static int allocate(CudaImpl *c) {
 }
 
 static int cuda_create(Backend *be, const ModelConfig *cfg, const BackendOptions *opt) {
-    if (!cuda_device_available())
-        return kr_error("--device cuda: %s; use --device cpu on a machine without an NVIDIA GPU", kr_last_error());
+    if (!cuda_device_available()) {
+        char why[256]; /* kr_error must not format its own buffer */
+        snprintf(why, sizeof why, "%s", kr_last_error());
+        return kr_error("--device cuda: %s; use --device cpu on a machine without an NVIDIA GPU", why);
+    }
     if (opt->batch_size < 1 || opt->seq_len < 1) return kr_error("cuda backend: batch_size and seq_len must be >= 1");
     if (opt->seq_len > cfg->max_seq_len)
         return kr_error("cuda backend: seq_len %d exceeds the model's max_seq_len %d", opt->seq_len, cfg->max_seq_len);

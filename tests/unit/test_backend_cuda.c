@@ -1,0 +1,42 @@
+/* The cuda device through backend_create on a machine without a GPU (CI): a clear error that
+ * points to --device cpu, whether or not the build has the CUDA backend. With a GPU present the
+ * GPU suite (make test-cuda) covers the backend and this test only checks that creation works. */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "common/error.h"
+#include "test.h"
+#ifdef KR_CUDA
+#include "backend/cuda/backend_cuda.h"
+#endif
+
+int main(void) {
+    ModelConfig cfg;
+    model_config_defaults(&cfg);
+    cfg.vocab_size = 64;
+    BackendOptions opt = {2, 16, 1, 0, 0};
+    Backend be;
+    int rc = backend_create(&be, "cuda", &cfg, &opt);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", kr_last_error());
+#ifdef KR_CUDA
+    if (cuda_device_available()) {
+        CHECK(rc == 0);
+        if (rc == 0) {
+            CHECK(be.ops->memory_in_use(&be) > 0);
+            backend_destroy(&be);
+        }
+        return test_summary("test_backend_cuda");
+    }
+    CHECK(rc != 0);
+    CHECK_MSG(strstr(msg, "--device cpu") != NULL, "message: %s", msg);
+#else
+    CHECK(rc != 0);
+    CHECK_MSG(strstr(msg, "without CUDA") != NULL, "message: %s", msg);
+#endif
+    /* an unknown device name is refused either way */
+    CHECK(backend_create(&be, "tpu", &cfg, &opt) != 0);
+    CHECK(strstr(kr_last_error(), "unknown device") != NULL);
+    return test_summary("test_backend_cuda");
+}
