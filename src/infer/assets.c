@@ -6,9 +6,6 @@
 
 #include "common/error.h"
 
-#ifndef KR_ACCELERATE
-#include <cblas.h>
-#endif
 
 int infer_assets_load(InferAssets *a, const char *checkpoint, const char *tokenizer_path, int need_tokenizer) {
     memset(a, 0, sizeof *a);
@@ -72,9 +69,5 @@ int infer_encode(const Tokenizer *t, const char *text, int add_bos, int32_t **id
 }
 
 void infer_set_threads(int n) {
-    if (n <= 0) return;
-    omp_set_num_threads(n);
-#ifndef KR_ACCELERATE
-    openblas_set_num_threads(n);
-#endif
+    if (n > 0) omp_set_num_threads(n);
 }

@@ -26,7 +26,7 @@ EngineOptions infer_engine_options(const InferAssets *a, InferPrecision prec, in
 /* Encodes text to engine tokens, with BOS first when the tokenizer has one (malloc'd). */
 int infer_encode(const Tokenizer *t, const char *text, int add_bos, int32_t **ids, int *n);
 
-/* Sets the threads of OpenMP and BLAS (n <= 0: leave the defaults). */
+/* Sets the threads the inference model will use (n <= 0: all cores). */
 void infer_set_threads(int n);
 
 #endif

@@ -16,6 +16,9 @@
 
 /* Below this many rows a prefill is cheaper as matrix-vector work than through BLAS. */
 #define GEMM_MIN_ROWS 8
+/* Prefill products are split into blocks of this many weight rows: one single-threaded BLAS
+ * call per block, blocks spread over the pool (non-fp32 blocks are expanded to fp32 first). */
+#define GEMM_BLOCK_ROWS 128
 
 typedef struct {
     const float *attn_norm, *ffn_norm;
@@ -26,6 +29,7 @@ struct InferModel {
     ModelConfig cfg;
     InferPrecision prec;
     int slots, ctx, max_rows, nthreads;
+    int max_cols;                /* widest layer matrix (for the prefill dequantisation blocks) */
     int hd, qd, kvd;
     const float *tok_emb, *final_norm;
     InferLayer *layers;
@@ -34,9 +38,10 @@ struct InferModel {
     float *rope_cos, *rope_sin;  /* [ctx][hd/2] */
     float *x, *xb, *q, *k, *v, *att, *h1, *h3; /* activations, max_rows rows each */
     float *scores;               /* [thread][ctx] attention weights */
-    float *dequant;              /* fp32 copy of one matrix for BLAS prefill (non-fp32 weights) */
+    float *dequant;              /* [thread][GEMM_BLOCK_ROWS][max_cols]: non-fp32 weights for BLAS */
     float *xl, *logits;          /* rows that need logits: [slots][d], [slots][V] */
     size_t weight_bytes;
+    WorkPool *pool;              /* threads of the matrix-vector products and attention */
 };
 
 static QMatrix *layer_matrices(InferLayer *L, int i) {
@@ -50,6 +55,7 @@ void infer_model_free(InferModel *m) {
         for (int l = 0; l < m->cfg.num_layers; l++)
             for (int i = 0; i < 7; i++) qmatrix_free(layer_matrices(&m->layers[l], i));
     qmatrix_free(&m->head);
+    workpool_free(m->pool);
     free(m->layers);
     float *bufs[] = {m->kcache, m->vcache, m->rope_cos, m->rope_sin, m->x, m->xb, m->q, m->k, m->v,
                      m->att, m->h1, m->h3, m->scores, m->dequant, m->xl, m->logits};
@@ -68,7 +74,6 @@ static int load_weights(InferModel *m, const float *params) {
     }
     int d = c->hidden_size, F = c->intermediate_size;
     int rc = 0;
-    size_t largest = 0;
     m->tok_emb = w.tok_embeddings;
     m->final_norm = w.norm;
     for (int l = 0; l < c->num_layers && rc == 0; l++) {
@@ -80,14 +85,14 @@ static int load_weights(InferModel *m, const float *params) {
         int rows[7] = {m->qd, m->kvd, m->kvd, d, F, F, d}, cols[7] = {d, d, d, m->qd, d, d, F};
         for (int i = 0; i < 7 && rc == 0; i++) {
             rc = qmatrix_init(layer_matrices(L, i), src[i], rows[i], cols[i], m->prec);
-            if ((size_t)rows[i] * cols[i] > largest) largest = (size_t)rows[i] * cols[i];
+            if (cols[i] > m->max_cols) m->max_cols = cols[i];
         }
     }
     if (rc == 0) rc = qmatrix_init(&m->head, w.output, c->vocab_size, d, m->prec);
     model_weights_free(&w);
     param_layout_free(&lay);
     if (rc != 0) return -1;
-    if (m->prec != PREC_FP32 && !(m->dequant = malloc(largest * sizeof(float))))
+    if (m->prec != PREC_FP32 && !(m->dequant = malloc((size_t)m->nthreads * GEMM_BLOCK_ROWS * m->max_cols * sizeof(float))))
         return kr_error("out of memory for the prefill buffer");
     m->weight_bytes = qmatrix_bytes(&m->head) + (size_t)d * sizeof(float);
     for (int l = 0; l < c->num_layers; l++)
@@ -123,6 +128,10 @@ InferModel *infer_model_create(const ModelConfig *cfg, const float *params, Infe
     m->ctx = max_context;
     m->max_rows = max_slots > INFER_MAX_PREFILL_ROWS ? max_slots : INFER_MAX_PREFILL_ROWS;
     m->nthreads = omp_get_max_threads();
+    m->pool = workpool_create(m->nthreads);
+#ifndef KR_ACCELERATE
+    openblas_set_num_threads(1); /* BLAS calls run inside pool threads, one block each */
+#endif
     m->hd = model_head_dim(cfg);
     m->qd = cfg->num_heads * m->hd;
     m->kvd = model_kv_dim(cfg);
@@ -141,10 +150,10 @@ InferModel *infer_model_create(const ModelConfig *cfg, const float *params, Infe
     m->v = malloc((size_t)R * m->kvd * sizeof(float));
     m->h1 = malloc((size_t)R * F * sizeof(float));
     m->h3 = malloc((size_t)R * F * sizeof(float));
-    m->scores = malloc((size_t)m->nthreads * m->ctx * sizeof(float));
+    m->scores = malloc((size_t)m->nthreads * m->ctx * sizeof(float)); /* one row per pool thread */
     m->xl = malloc((size_t)max_slots * d * sizeof(float));
     m->logits = malloc((size_t)max_slots * cfg->vocab_size * sizeof(float));
-    if (!m->layers || !m->kcache || !m->vcache || !m->rope_cos || !m->rope_sin || !m->x || !m->xb || !m->q || !m->att ||
+    if (!m->pool || !m->layers || !m->kcache || !m->vcache || !m->rope_cos || !m->rope_sin || !m->x || !m->xb || !m->q || !m->att ||
         !m->k || !m->v || !m->h1 || !m->h3 || !m->scores || !m->xl || !m->logits) {
         kr_error("out of memory for the inference buffers (KV cache: %.0f MB; try a smaller --max_batch or context)",
                  2.0 * cache * sizeof(float) / 1048576.0);
@@ -167,7 +176,6 @@ size_t infer_model_weight_bytes(const InferModel *m) { return m->weight_bytes; }
 float *infer_model_logits(InferModel *m) { return m->logits; }
 
 static void rmsnorm_rows(float *out, const float *x, const float *w, int n, int d, float eps) {
-#pragma omp parallel for schedule(static) if (n > 4)
     for (int r = 0; r < n; r++) {
         const float *xr = x + (size_t)r * d;
         float *o = out + (size_t)r * d;
@@ -178,20 +186,38 @@ static void rmsnorm_rows(float *out, const float *x, const float *w, int n, int 
     }
 }
 
+
+typedef struct {
+    InferModel *m;
+    const QMatrix *w;
+    const float *x;
+    int n;
+    float *y;
+} GemmJob;
+
+static void gemm_block(void *ctx, int block, int thread) {
+    const GemmJob *j = ctx;
+    const QMatrix *w = j->w;
+    int r0 = block * GEMM_BLOCK_ROWS, nr = w->rows - r0 < GEMM_BLOCK_ROWS ? w->rows - r0 : GEMM_BLOCK_ROWS;
+    const float *wf = w->f32 + (size_t)r0 * w->cols;
+    if (w->prec != PREC_FP32) {
+        float *buf = j->m->dequant + (size_t)thread * GEMM_BLOCK_ROWS * j->m->max_cols;
+        qmatrix_dequantize_rows(w, r0, nr, buf);
+        wf = buf;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, nr, w->cols, 1.0f, j->x, w->cols, wf, w->cols, 0.0f, j->y + r0,
+                w->rows);
+}
+
 /* ys[k] = x W_k^T for `count` matrices sharing the input x [n rows]. */
 static void linear(InferModel *m, const QMatrix *const *ws, float *const *ys, int count, const float *x, int n, int gemm) {
     if (!gemm) {
-        qmatrix_matvec_multi(ws, ys, count, x, n);
+        qmatrix_matvec_multi(m->pool, ws, ys, count, x, n);
         return;
     }
     for (int k = 0; k < count; k++) {
-        const QMatrix *w = ws[k];
-        const float *wf = w->f32;
-        if (w->prec != PREC_FP32) {
-            qmatrix_dequantize(w, m->dequant);
-            wf = m->dequant;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, w->rows, w->cols, 1.0f, x, w->cols, wf, w->cols, 0.0f, ys[k], w->rows);
+        GemmJob j = {m, ws[k], x, n, ys[k]};
+        workpool_run(m->pool, gemm_block, &j, (ws[k]->rows + GEMM_BLOCK_ROWS - 1) / GEMM_BLOCK_ROWS);
     }
 }
 
@@ -213,45 +239,72 @@ static size_t cache_offset(const InferModel *m, int layer, int slot, int kvh) {
     return (((size_t)layer * m->slots + slot) * m->cfg.num_kv_heads + kvh) * m->ctx * m->hd;
 }
 
-/* Causal attention of every row's query heads over its slot's cached keys 0..pos. */
-static void attention(InferModel *m, int layer, int n, const int *slots, const int *pos) {
+typedef struct {
+    InferModel *m;
+    int layer;
+    const int *slots, *pos;
+} AttentionJob;
+
+/* One (row, query head) pair: softmax(q K^T / sqrt(hd)) V over the slot's positions 0..pos. */
+static void attention_head(void *ctx, int chunk, int thread) {
+    const AttentionJob *j = ctx;
+    InferModel *m = j->m;
     int H = m->cfg.num_heads, hd = m->hd, group = H / m->cfg.num_kv_heads;
+    int r = chunk / H, h = chunk % H;
     float scale = 1.0f / sqrtf((float)hd);
-    size_t work = 0; /* cached positions read, to skip the thread team for short contexts */
-    for (int r = 0; r < n; r++) work += (size_t)(pos[r] + 1) * H * hd;
-#pragma omp parallel for collapse(2) schedule(dynamic) num_threads(m->nthreads) if (work >= 1u << 15)
-    for (int r = 0; r < n; r++)
-        for (int h = 0; h < H; h++) {
-            float *sc = m->scores + (size_t)omp_get_thread_num() * m->ctx;
-            size_t off = cache_offset(m, layer, slots[r], h / group);
-            const float *kc = m->kcache + off, *vc = m->vcache + off;
-            const float *q = m->q + (size_t)r * m->qd + h * hd;
-            int T = pos[r] + 1;
-            float mx = -INFINITY;
-            for (int t = 0; t < T; t++) {
-                const float *kt = kc + (size_t)t * hd;
-                float s = 0;
+    float *sc = m->scores + (size_t)thread * m->ctx;
+    size_t off = cache_offset(m, j->layer, j->slots[r], h / group);
+    const float *kc = m->kcache + off, *vc = m->vcache + off;
+    const float *q = m->q + (size_t)r * m->qd + h * hd;
+    int T = j->pos[r] + 1;
+    float mx = -INFINITY;
+    for (int t = 0; t < T; t++) {
+        const float *kt = kc + (size_t)t * hd;
+        float s = 0;
 #pragma omp simd reduction(+ : s)
-                for (int i = 0; i < hd; i++) s += q[i] * kt[i];
-                sc[t] = s * scale;
-                mx = fmaxf(mx, sc[t]);
-            }
-            float sum = 0;
-            for (int t = 0; t < T; t++) sum += (sc[t] = expf(sc[t] - mx));
-            float *o = m->att + (size_t)r * m->qd + h * hd;
-            for (int i = 0; i < hd; i++) o[i] = 0;
-            for (int t = 0; t < T; t++) {
-                const float *vt = vc + (size_t)t * hd;
-                float p = sc[t] / sum;
+        for (int i = 0; i < hd; i++) s += q[i] * kt[i];
+        sc[t] = s * scale;
+        mx = fmaxf(mx, sc[t]);
+    }
+    float sum = 0;
+    for (int t = 0; t < T; t++) sum += (sc[t] = expf(sc[t] - mx));
+    float *o = m->att + (size_t)r * m->qd + h * hd;
+    for (int i = 0; i < hd; i++) o[i] = 0;
+    for (int t = 0; t < T; t++) {
+        const float *vt = vc + (size_t)t * hd;
+        float p = sc[t] / sum;
 #pragma omp simd
-                for (int i = 0; i < hd; i++) o[i] += p * vt[i];
-            }
-        }
+        for (int i = 0; i < hd; i++) o[i] += p * vt[i];
+    }
 }
 
-static void swiglu(float *h1, const float *h3, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 16384)
-    for (size_t i = 0; i < n; i++) h1[i] = h1[i] / (1.0f + expf(-h1[i])) * h3[i];
+/* Causal attention of every row's query heads over its slot's cached keys 0..pos. */
+static void attention(InferModel *m, int layer, int n, const int *slots, const int *pos) {
+    AttentionJob j = {m, layer, slots, pos};
+    size_t work = 0; /* cached values read: short contexts stay on this thread */
+    for (int r = 0; r < n; r++) work += (size_t)(pos[r] + 1) * m->cfg.num_heads * m->hd;
+    workpool_run(work >= 1u << 15 ? m->pool : NULL, attention_head, &j, n * m->cfg.num_heads);
+}
+
+typedef struct {
+    float *h1;
+    const float *h3;
+    size_t n;
+} SwigluJob;
+
+#define SWIGLU_CHUNK 8192
+
+static void swiglu_chunk(void *ctx, int c, int thread) {
+    (void)thread;
+    const SwigluJob *j = ctx;
+    size_t i0 = (size_t)c * SWIGLU_CHUNK, i1 = i0 + SWIGLU_CHUNK < j->n ? i0 + SWIGLU_CHUNK : j->n;
+    for (size_t i = i0; i < i1; i++) j->h1[i] = j->h1[i] / (1.0f + expf(-j->h1[i])) * j->h3[i];
+}
+
+/* h1 = silu(h1) * h3 */
+static void swiglu(InferModel *m, float *h1, const float *h3, size_t n) {
+    SwigluJob j = {h1, h3, n};
+    workpool_run(m->pool, swiglu_chunk, &j, (int)((n + SWIGLU_CHUNK - 1) / SWIGLU_CHUNK));
 }
 
 static void add_rows(float *x, const float *y, size_t n) {
@@ -302,13 +355,13 @@ int infer_model_forward(InferModel *m, int n, const int32_t *tokens, const int *
         add_rows(m->x, m->xb, (size_t)n * d);
         rmsnorm_rows(m->xb, m->x, L->ffn_norm, n, d, eps);
         linear(m, up, up_out, 2, m->xb, n, gemm);
-        swiglu(m->h1, m->h3, (size_t)n * F);
+        swiglu(m, m->h1, m->h3, (size_t)n * F);
         linear(m, &w2, &m->xb, 1, m->h1, n, gemm);
         add_rows(m->x, m->xb, (size_t)n * d);
     }
     if (n_logits == 0) return 0;
     for (int i = 0; i < n_logits; i++) memcpy(m->xl + (size_t)i * d, m->x + (size_t)logit_rows[i] * d, (size_t)d * sizeof(float));
     rmsnorm_rows(m->xl, m->xl, m->final_norm, n_logits, d, eps);
-    qmatrix_matvec(&m->head, m->xl, n_logits, m->logits);
+    qmatrix_matvec(m->pool, &m->head, m->xl, n_logits, m->logits);
     return 0;
 }

@@ -100,11 +100,10 @@ size_t qmatrix_bytes(const QMatrix *m) {
     }
 }
 
-void qmatrix_dequantize(const QMatrix *m, float *out) {
+void qmatrix_dequantize_rows(const QMatrix *m, int r0, int nrows, float *out) {
     int cols = m->cols;
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < m->rows; r++) {
-        float *o = out + (size_t)r * cols;
+    for (int r = r0; r < r0 + nrows; r++) {
+        float *o = out + (size_t)(r - r0) * cols;
         size_t base = (size_t)r * cols;
         if (m->prec == PREC_FP32) {
             memcpy(o, m->f32 + base, (size_t)cols * sizeof *o);
@@ -194,6 +193,93 @@ static void matvec_tiles(const QMatrix *m, int t0, int t1, const float *x, int n
     default: tiles_prec(PREC_INT8, m, t0, t1, x, nx, y); break;
     }
 }
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+/* int8 weights x int8 activations: the input vectors are quantised like the weights (one scale
+ * per 64 values), so each group of 64 products is one VNNI instruction. VNNI multiplies unsigned
+ * by signed bytes; the weights are made unsigned by adding 128 (w ^ 0x80) and the excess,
+ * 128 * sum(x) per group, is subtracted once per output. */
+#define Q8_DOT 1
+#define Q8_GROUP 64
+
+typedef struct {
+    const int8_t *q;      /* [nx][groups * 64], zero padded */
+    const float *scale;   /* [nx][groups] */
+    const float *excess;  /* [nx][groups]: scale * 128 * sum(q) */
+    int groups;
+} QuantInput;
+
+static void quantize_input(const float *x, int nx, int cols, int groups, int8_t *q, float *scale, float *excess) {
+    for (int b = 0; b < nx; b++)
+        for (int g = 0; g < groups; g++) {
+            const float *xs = x + (size_t)b * cols + g * Q8_GROUP;
+            int8_t *qs = q + ((size_t)b * groups + g) * Q8_GROUP;
+            int n = cols - g * Q8_GROUP < Q8_GROUP ? cols - g * Q8_GROUP : Q8_GROUP;
+            float amax = 0;
+            for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(xs[i]));
+            float s = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0;
+            int sum = 0;
+            for (int i = 0; i < Q8_GROUP; i++) {
+                int v = i < n ? (int)lrintf(xs[i] * inv) : 0;
+                qs[i] = (int8_t)v;
+                sum += v;
+            }
+            scale[b * groups + g] = s;
+            excess[b * groups + g] = s * 128.0f * (float)sum;
+        }
+}
+
+static inline __attribute__((always_inline)) void q8_tile(const QMatrix *m, int o, const QuantInput *in, int b0, float *y, const int NR,
+                                                          const int NB) {
+    const int cols = m->cols, G = in->groups, per_group = m->groups_per_row > 1;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512 acc[4][4];
+    float excess[4][4];
+    for (int r = 0; r < NR; r++)
+        for (int b = 0; b < NB; b++) acc[r][b] = _mm512_setzero_ps(), excess[r][b] = 0;
+    for (int g = 0; g < G; g++) {
+        int c = g * Q8_GROUP, left = cols - c;
+        __mmask64 k = left >= 64 ? ~0ULL : (1ULL << left) - 1;
+        __m512i xv[4];
+        for (int b = 0; b < NB; b++) xv[b] = _mm512_loadu_si512(in->q + ((size_t)(b0 + b) * G + g) * Q8_GROUP);
+        for (int r = 0; r < NR; r++) {
+            __m512i w = _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, m->q + (size_t)(o + r) * cols + c), flip);
+            float sw = m->scales[(size_t)(o + r) * m->groups_per_row + (per_group ? g : 0)];
+            for (int b = 0; b < NB; b++) {
+                __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, xv[b]);
+                float s = sw * in->scale[(b0 + b) * G + g];
+                acc[r][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_set1_ps(s), acc[r][b]);
+                excess[r][b] += sw * in->excess[(b0 + b) * G + g];
+            }
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        for (int b = 0; b < NB; b++) y[(size_t)(b0 + b) * m->rows + o + r] = _mm512_reduce_add_ps(acc[r][b]) - excess[r][b];
+}
+
+#define Q8_TILE_NB(NR)                                          \
+    switch (nb) {                                               \
+    case 1: q8_tile(m, o, in, b0, y, NR, 1); break;             \
+    case 2: q8_tile(m, o, in, b0, y, NR, 2); break;             \
+    case 3: q8_tile(m, o, in, b0, y, NR, 3); break;             \
+    default: q8_tile(m, o, in, b0, y, NR, 4); break;            \
+    }
+
+static void q8_tiles(const QMatrix *m, int t0, int t1, const QuantInput *in, int nx, float *y) {
+    for (int t = t0; t < t1; t++) {
+        int o = t * 4, nr = m->rows - o < 4 ? m->rows - o : 4;
+        for (int b0 = 0; b0 < nx; b0 += 4) {
+            int nb = nx - b0 < 4 ? nx - b0 : 4;
+            switch (nr) {
+            case 1: Q8_TILE_NB(1); break;
+            case 2: Q8_TILE_NB(2); break;
+            case 3: Q8_TILE_NB(3); break;
+            default: Q8_TILE_NB(4); break;
+            }
+        }
+    }
+}
+#endif
 #else
 /* Portable version: one dot product per (row, vector), vectorised by the compiler. */
 static float row_dot(const QMatrix *m, int r, const float *x) {
@@ -228,27 +314,63 @@ static void matvec_tiles(const QMatrix *m, int t0, int t1, const float *x, int n
 }
 #endif
 
-/* Work is split into chunks of this many 4-row tiles, handed out dynamically: on a busy machine
- * a thread that loses its core leaves little undone. */
+/* Work is split into chunks of this many 4-row tiles, handed out dynamically. */
 #define CHUNK_TILES 8
 
-void qmatrix_matvec_multi(const QMatrix *const *ms, float *const *ys, int count, const float *x, int nx) {
-    int first[QMATRIX_MULTI_MAX + 1];
-    size_t work = 0;
-    first[0] = 0;
-    for (int k = 0; k < count; k++) {
-        int tiles = (ms[k]->rows + 3) / 4;
-        first[k + 1] = first[k] + (tiles + CHUNK_TILES - 1) / CHUNK_TILES;
-        work += (size_t)ms[k]->rows * ms[k]->cols * nx;
+typedef struct {
+    const QMatrix *const *ms;
+    float *const *ys;
+    const float *x;
+    int nx, count;
+    int first[QMATRIX_MULTI_MAX + 1]; /* first chunk of each matrix */
+#ifdef Q8_DOT
+    const QuantInput *qin; /* int8 matrices: the quantised input */
+#endif
+} MatvecJob;
+
+static void matvec_chunk(void *ctx, int c, int thread) {
+    (void)thread;
+    const MatvecJob *j = ctx;
+    int k = 0;
+    while (c >= j->first[k + 1]) k++;
+    const QMatrix *m = j->ms[k];
+    int tiles = (m->rows + 3) / 4, t0 = (c - j->first[k]) * CHUNK_TILES, t1 = t0 + CHUNK_TILES < tiles ? t0 + CHUNK_TILES : tiles;
+#ifdef Q8_DOT
+    if (j->qin) {
+        q8_tiles(m, t0, t1, j->qin, j->nx, j->ys[k]);
+        return;
     }
-#pragma omp parallel for schedule(dynamic, 1) if (work >= PARALLEL_MIN_WORK)
-    for (int c = 0; c < first[count]; c++) {
-        int k = 0;
-        while (c >= first[k + 1]) k++;
-        int tiles = (ms[k]->rows + 3) / 4, t0 = (c - first[k]) * CHUNK_TILES;
-        matvec_tiles(ms[k], t0, t0 + CHUNK_TILES < tiles ? t0 + CHUNK_TILES : tiles, x, nx, ys[k]);
-    }
+#endif
+    matvec_tiles(m, t0, t1, j->x, j->nx, j->ys[k]);
 }
 
-void qmatrix_matvec(const QMatrix *m, const float *x, int nx, float *y) { qmatrix_matvec_multi(&m, &y, 1, x, nx); }
+/* Largest quantised input kept on the stack (bytes); bigger batches use the fp32-input kernel. */
+#define Q8_STACK_MAX (1 << 18)
+
+void qmatrix_matvec_multi(WorkPool *pool, const QMatrix *const *ms, float *const *ys, int count, const float *x, int nx) {
+    MatvecJob j = {.ms = ms, .ys = ys, .x = x, .nx = nx, .count = count};
+    size_t work = 0;
+    for (int k = 0; k < count; k++) {
+        int tiles = (ms[k]->rows + 3) / 4;
+        j.first[k + 1] = j.first[k] + (tiles + CHUNK_TILES - 1) / CHUNK_TILES;
+        work += (size_t)ms[k]->rows * ms[k]->cols * nx;
+    }
+#ifdef Q8_DOT
+    int groups = (ms[0]->cols + Q8_GROUP - 1) / Q8_GROUP;
+    int q8 = ms[0]->prec >= PREC_INT8 && (size_t)nx * groups * Q8_GROUP <= Q8_STACK_MAX;
+    int8_t xq[q8 ? nx * groups * Q8_GROUP : 1] __attribute__((aligned(64)));
+    float xs[q8 ? nx * groups : 1], xe[q8 ? nx * groups : 1];
+    QuantInput qin = {xq, xs, xe, groups};
+    if (q8) {
+        quantize_input(x, nx, ms[0]->cols, groups, xq, xs, xe);
+        j.qin = &qin;
+    }
+#endif
+    workpool_run(work >= PARALLEL_MIN_WORK ? pool : NULL, matvec_chunk, &j, j.first[count]);
+}
+
+void qmatrix_matvec(WorkPool *pool, const QMatrix *m, const float *x, int nx, float *y) {
+    qmatrix_matvec_multi(pool, &m, &y, 1, x, nx);
+}
+
 

@@ -4,12 +4,15 @@
  *
  * Formats: fp32 (may point into a memory-mapped checkpoint), bf16 (upper half of fp32, rounded
  * to nearest even), int8 with one fp32 scale per group of 64 columns (or per row): w = q * s,
- * s = max|w| / 127 over the group. */
+ * s = max|w| / 127 over the group. int8 products quantise the input vectors the same way
+ * where the CPU has int8 dot products (AVX-512 VNNI). */
 #ifndef KR_INFER_QMATRIX_H
 #define KR_INFER_QMATRIX_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "infer/workpool.h"
 
 typedef enum { PREC_FP32, PREC_BF16, PREC_INT8, PREC_INT8_ROW } InferPrecision;
 
@@ -36,17 +39,19 @@ void qmatrix_free(QMatrix *m);
 /* Bytes of weight data read by one full pass (scales included). */
 size_t qmatrix_bytes(const QMatrix *m);
 
-/* y[b*rows + o] = sum_i W[o,i] * x[b*cols + i] for b < nx. Parallel over output rows (OpenMP).
- * Each output is accumulated in the same order whatever nx is, so a row of a batch gets exactly
- * the value it gets alone. Call outside any parallel region. */
-void qmatrix_matvec(const QMatrix *m, const float *x, int nx, float *y);
+/* y[b*rows + o] = sum_i W[o,i] * x[b*cols + i] for b < nx, split over output rows across the
+ * pool (NULL: this thread). Each output is accumulated in the same order whatever nx is, so a
+ * row of a batch gets exactly the value it gets alone. */
+void qmatrix_matvec(WorkPool *pool, const QMatrix *m, const float *x, int nx, float *y);
 
-/* Several matrices with the same input (e.g. wq, wk, wv) in one parallel pass: ys[k] = x W_k^T. */
+/* Several matrices of one precision with the same input (e.g. wq, wk, wv) in one parallel pass:
+ * ys[k] = x W_k^T. With AVX-512 VNNI, int8 matrices take the input quantised to int8 per 64 values
+ * (as llama2.c's runq does). */
 #define QMATRIX_MULTI_MAX 4
-void qmatrix_matvec_multi(const QMatrix *const *ms, float *const *ys, int count, const float *x, int nx);
+void qmatrix_matvec_multi(WorkPool *pool, const QMatrix *const *ms, float *const *ys, int count, const float *x, int nx);
 
-/* Writes W as fp32 [rows, cols] into out (for BLAS matrix-matrix products). */
-void qmatrix_dequantize(const QMatrix *m, float *out);
+/* Writes rows [r0, r0 + nrows) of W as fp32 [nrows, cols] into out (for BLAS products). */
+void qmatrix_dequantize_rows(const QMatrix *m, int r0, int nrows, float *out);
 
 /* fp32 <-> bf16 (round to nearest even). */
 uint16_t bf16_from_float(float f);
