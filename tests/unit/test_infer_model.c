@@ -138,7 +138,7 @@ static void test_int8_perplexity(void) {
     ModelWeights w, gw;
     model_weights_map(&w, &l, p);
     model_weights_map(&gw, &l, g);
-    int B = 4, T = 32, steps = test_sanitized() ? 12 : 100;
+    int B = 4, T = 32, steps = test_sanitized() ? 20 : 100;
     LlamaCpu *ref = llama_cpu_create(&c, B, T);
     int32_t x[4 * 33], in[4 * 32], tg[4 * 32];
     Rng r;
