@@ -87,7 +87,7 @@ int main() {
 
     bf16 *gb = (bf16 *)dev_random((size_t)N * F * 2);
     report("swiglu forward", time_ms([&] { CK(k_swiglu_fwd<bf16>(y, gb, N, F, 0)); }), 0, (double)N * F * 6);
-    report("swiglu backward", time_ms([&] { CK(k_swiglu_bwd<bf16>(y, gb, y, N, F, 0)); }), 0, (double)N * F * 10);
+    report("swiglu backward (+ forward output)", time_ms([&] { CK(k_swiglu_bwd<bf16>(y, gb, y, N, F, 0)); }), 0, (double)N * F * 12);
     float *xf, *xo, *rstd, *gain, *part;
     cudaMalloc(&xf, (size_t)N * d * 4);
     cudaMalloc(&xo, (size_t)N * d * 4);

@@ -430,10 +430,9 @@ template <typename T> static int backward_t(CudaImpl *c) {
             TRY(layer_attention_ffn_in<T>(c, l));
         }
         /* feed-forward: out = W2 (silu(W1 h2) * W3 h2) */
-        TRY(k_swiglu_fwd<T>((T *)a->ab, (T *)c->gbuf, N, F, s));
-        TRY(linear_bwd_weight<T>(c->gemm, dact, (T *)c->gbuf, G + tensor_off(c, l, T_W2), N, F, d));
         TRY(linear_bwd_input<T>(c->gemm, dact, W + tensor_off(c, l, T_W2), (T *)c->gbuf, N, F, d));
-        TRY(k_swiglu_bwd<T>((T *)a->ab, (T *)c->gbuf, (T *)c->dab, N, F, s));
+        TRY(k_swiglu_bwd<T>((T *)a->ab, (T *)c->gbuf, (T *)c->dab, N, F, s)); /* gbuf: dg in, g out */
+        TRY(linear_bwd_weight<T>(c->gemm, dact, (T *)c->gbuf, G + tensor_off(c, l, T_W2), N, F, d));
         TRY(linear_bwd_weight<T>(c->gemm, (T *)c->dab, (T *)a->h2, G + tensor_off(c, l, T_W1), N, d, 2 * F));
         TRY(linear_bwd_input<T>(c->gemm, (T *)c->dab, W + tensor_off(c, l, T_W1), dact, N, d, 2 * F));
         TRY(k_rmsnorm_bwd<T>(dact, a->x_mid, a->rstd2, c->params + tensor_off(c, l, T_NORM2), c->dres, dact,

@@ -30,9 +30,10 @@ int rmsnorm_partial_floats(int N, int d);
 template <typename T>
 int k_rope(T *qkv, const float2 *cs, int N, int seq, int H, int KV, int hd, int inverse, cudaStream_t s);
 
-/* g = silu(a) * b with ab rows [a | b] of width 2F. */
+/* g = silu(a) * b with ab rows [a | b] of width 2F. The backward writes dab from ab and dg,
+ * then replaces dg by g (the backward needs g again and this pass reads ab anyway). */
 template <typename T> int k_swiglu_fwd(const T *ab, T *g, int N, int F, cudaStream_t s);
-template <typename T> int k_swiglu_bwd(const T *ab, const T *dg, T *dab, int N, int F, cudaStream_t s);
+template <typename T> int k_swiglu_bwd(const T *ab, T *dg, T *dab, int N, int F, cudaStream_t s);
 
 /* Cross-entropy of `rows` rows of logits against targets; loss[r] per row. With want_grad the
  * logits are replaced by grad_scale * (softmax - onehot). */

@@ -294,26 +294,31 @@ template <typename T, int W> __global__ void swiglu_fwd_kernel(const T *ab, T *g
     }
 }
 
-template <typename T> __device__ __forceinline__ void swiglu_grad(float a, float b, float d, T *da, T *db) {
-    float sig = 1.f / (1.f + __expf(-a));
+/* da, db of g = silu(a) * b for upstream gradient d; also returns g itself. */
+template <typename T> __device__ __forceinline__ T swiglu_grad(float a, float b, float d, T *da, T *db) {
+    float sig = 1.f / (1.f + __expf(-a)), silu = a * sig;
     *da = from_f<T>(d * b * sig * (1.f + a * (1.f - sig)));
-    *db = from_f<T>(d * a * sig);
+    *db = from_f<T>(d * silu);
+    return from_f<T>(silu * b);
 }
 
-template <typename T, int W> __global__ void swiglu_bwd_kernel(const T *ab, const T *dg, T *dab, int N, int F) {
+/* dab from ab and dg; dg is then overwritten with g = silu(a) * b, which the weight gradient of
+ * w2 needs (one pass over ab instead of a separate recompute). */
+template <typename T, int W> __global__ void swiglu_bwd_kernel(const T *ab, T *dg, T *dab, int N, int F) {
     unsigned per_row = F / W, i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (unsigned)N * per_row) return;
     unsigned r = i / per_row, j = (i % per_row) * W;
-    const T *pa = ab + (size_t)r * 2 * F + j, *pb = pa + F, *pd = dg + (size_t)r * F + j;
-    T *qa = dab + (size_t)r * 2 * F + j, *qb = qa + F;
+    const T *pa = ab + (size_t)r * 2 * F + j, *pb = pa + F;
+    T *pd = dg + (size_t)r * F + j, *qa = dab + (size_t)r * 2 * F + j, *qb = qa + F;
     if constexpr (W > 1) {
-        Vec16<T> va = *(const Vec16<T> *)pa, vb = *(const Vec16<T> *)pb, vd = *(const Vec16<T> *)pd, oa, ob;
+        Vec16<T> va = *(const Vec16<T> *)pa, vb = *(const Vec16<T> *)pb, vd = *(const Vec16<T> *)pd, oa, ob, og;
 #pragma unroll
-        for (int k = 0; k < W; k++) swiglu_grad<T>(to_f(va.v[k]), to_f(vb.v[k]), to_f(vd.v[k]), &oa.v[k], &ob.v[k]);
+        for (int k = 0; k < W; k++) og.v[k] = swiglu_grad<T>(to_f(va.v[k]), to_f(vb.v[k]), to_f(vd.v[k]), &oa.v[k], &ob.v[k]);
         *(Vec16<T> *)qa = oa;
         *(Vec16<T> *)qb = ob;
+        *(Vec16<T> *)pd = og;
     } else {
-        swiglu_grad<T>(to_f(pa[0]), to_f(pb[0]), to_f(pd[0]), qa, qb);
+        pd[0] = swiglu_grad<T>(to_f(pa[0]), to_f(pb[0]), to_f(pd[0]), qa, qb);
     }
 }
 
@@ -324,7 +329,7 @@ template <typename T> int k_swiglu_fwd(const T *ab, T *g, int N, int F, cudaStre
     CU_LAUNCHED();
     return 0;
 }
-template <typename T> int k_swiglu_bwd(const T *ab, const T *dg, T *dab, int N, int F, cudaStream_t s) {
+template <typename T> int k_swiglu_bwd(const T *ab, T *dg, T *dab, int N, int F, cudaStream_t s) {
     constexpr int W = 16 / sizeof(T);
     if (F % W == 0) swiglu_bwd_kernel<T, W><<<cdiv((size_t)N * F / W, 256), 256, 0, s>>>(ab, dg, dab, N, F);
     else swiglu_bwd_kernel<T, 1><<<cdiv((size_t)N * F, 256), 256, 0, s>>>(ab, dg, dab, N, F);
@@ -411,7 +416,7 @@ int k_adamw(float *p, const float *g, float *m, float *v, bf16 *wbf, size_t n, f
                                   float *, int, int, cudaStream_t);                                                \
     template int k_rope<T>(T *, const float2 *, int, int, int, int, int, int, cudaStream_t);                       \
     template int k_swiglu_fwd<T>(const T *, T *, int, int, cudaStream_t);                                          \
-    template int k_swiglu_bwd<T>(const T *, const T *, T *, int, int, cudaStream_t);                               \
+    template int k_swiglu_bwd<T>(const T *, T *, T *, int, int, cudaStream_t);                                     \
     template int k_convert<T>(const float *, T *, size_t, cudaStream_t);                                           \
     template int k_to_float<T>(const T *, float *, size_t, cudaStream_t);
 INSTANTIATE(float)
