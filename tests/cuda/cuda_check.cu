@@ -552,6 +552,7 @@ int main(int argc, char **argv) {
     check_attention<float>(1, 70, 6, 3, 64, 1);
     check_attention<bf16>(2, 100, 4, 2, 32, 1);
     check_attention<bf16>(2, 300, 4, 1, 64, 0);
+    check_attention<bf16>(1, 520, 8, 2, 64, 0);
     check_attention<bf16>(1, 200, 8, 2, 128, 0);
     for (int tied = 0; tied < 2; tied++)
         for (int mp = 0; mp < 2; mp++) check_model(tied, mp);
