@@ -123,6 +123,9 @@ $(BUILD)/cuda/train_cuda_bench: bench/train_cuda_bench.c $(BUILD)/libkrllm.a
 $(BUILD)/cuda/kernel_bench: $(BUILD)/cuda/kernel_bench.o $(BUILD)/libkrllm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# CI compiles the GPU programs too (it cannot run them).
+tests: $(BUILD)/cuda/cuda_check $(BUILD)/cuda/kernel_bench $(BUILD)/cuda/train_cuda_bench
+
 .PHONY: test-cuda
 test-cuda: $(BUILD)/cuda/cuda_check
 	$(BUILD)/cuda/cuda_check $(CUDA_CHECK_TEXT)
