@@ -106,19 +106,21 @@ static int count_lines(void *ctx, char *block, const size_t *starts, size_t nlin
     return job->max_lines && wc->lines >= job->max_lines ? 1 : 0;
 }
 
+/* Folds the other threads' tables into the first one, freeing each as it goes, so the peak is
+ * about one table more than the words themselves. */
 static int merge_counts(WordCounts *wc, ThreadCounts *tcs, int threads) {
-    size_t total = 0;
-    for (int t = 0; t < threads; t++) total += tcs[t].words.n;
-    if (strmap_init(&wc->words, total / 2 + 16) != 0) return -1;
-    for (int t = 0; t < threads; t++) {
+    StrMap *into = &tcs[0].words;
+    for (int t = 1; t < threads; t++) {
         StrMap *m = &tcs[t].words;
         for (size_t i = 0; i < m->n; i++) {
-            int64_t *v = strmap_upsert(&wc->words, strmap_key(m, &m->entries[i]), m->entries[i].key_len, 0, NULL);
+            int64_t *v = strmap_upsert(into, strmap_key(m, &m->entries[i]), m->entries[i].key_len, 0, NULL);
             if (!v) return -1;
             *v += m->entries[i].value;
         }
         strmap_free(m);
     }
+    wc->words = *into;
+    memset(into, 0, sizeof *into);
     return 0;
 }
 
