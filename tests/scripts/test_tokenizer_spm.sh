@@ -89,4 +89,16 @@ read -r ver tb vocab sep ntok ndocs <<< "$(echo $hdr)"
 [ "$ver $tb $vocab $sep" = "1 2 2000 2" ] || { echo "bad header: $ver $tb $vocab $sep"; exit 1; }
 [ "$ntok" = "$want_tokens" ] && [ "$ndocs" = "$want_docs" ] || { echo "counts $ntok/$ndocs, want $want_tokens/$want_docs"; exit 1; }
 [ "$(stat -c %s "$T/tokens/a.bin")" -eq $((64 + 2 * want_tokens)) ]
+# Bad input: clear errors, non-zero exit, no partial output.
+fails() { if "$@" > "$T/err.out" 2>&1; then echo "should have failed: $*"; exit 1; fi; grep -q "krllm: " "$T/err.out"; }
+fails "$KRLLM_BIN" tokenizer encode --model "$T/missing.model" < /dev/null
+head -c 1000 "$T/tok.model" > "$T/cut.model"
+fails "$KRLLM_BIN" tokenizer encode --model "$T/cut.model" < /dev/null
+echo "1 2 99999" | fails "$KRLLM_BIN" tokenizer decode --model "$T/tok.model"
+echo "1 x 3" | fails "$KRLLM_BIN" tokenizer decode --model "$T/tok.model"
+fails "$KRLLM_BIN" tokenize --tokenizer "$T/tok.model" --input "$T/missing.txt" --output "$T/none.bin"
+[ ! -e "$T/none.bin" ]
+fails "$KRLLM_BIN" tokenizer train --input "$T/train.txt" --vocab_size 300 --output "$T/small"
+[ ! -e "$T/small.model" ]
+
 echo "ok: $(wc -l < "$T/test.txt") lines identical to SentencePiece; shard $ntok tokens"
