@@ -62,8 +62,6 @@ static inline int push_id(EncodeScratch *s, uint32_t id) {
     return 0;
 }
 
-static inline size_t char_len(uint8_t lead) { return "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[lead >> 4]; }
-
 /* A symbol that is not a piece: its bytes with byte fallback, else <unk> (one for a run). */
 static int emit_unknown(const Tokenizer *t, EncodeScratch *s, const char *p, size_t len) {
     if (!t->byte_fallback) {
@@ -102,7 +100,7 @@ static inline void maybe_add_pair(const Tokenizer *t, const Sym *sym, int l, int
 
 /* BPE over one word text[start, start+len) that holds no user-defined symbol. */
 static int encode_word(const Tokenizer *t, EncodeScratch *s, const char *text, size_t start, size_t len) {
-    if (len <= 4 && char_len((uint8_t)text[start]) >= len) {
+    if (len <= 4 && utf8_lead_len((uint8_t)text[start]) >= len) {
         int32_t id = char_id(t, text + start, len);
         return id >= 0 ? push_id(s, (uint32_t)id) : emit_unknown(t, s, text + start, len);
     }
@@ -112,7 +110,7 @@ static int encode_word(const Tokenizer *t, EncodeScratch *s, const char *text, s
     Cand *heap = s->heap;
     int n = 0;
     for (size_t p = start, end = start + len; p < end; n++) {
-        size_t cl = char_len((uint8_t)text[p]);
+        size_t cl = utf8_lead_len((uint8_t)text[p]);
         if (cl > end - p) cl = end - p;
         sym[n].start = (uint32_t)p, sym[n].len = (uint32_t)cl, sym[n].prev = n - 1, sym[n].next = n + 1;
         sym[n].id = char_id(t, text + p, cl);
@@ -174,28 +172,18 @@ int tokenizer_encode_scratch(const Tokenizer *t, const char *text, size_t len, E
     }
     if (tok_grow((void **)&s->norm, &s->norm_cap, NORMALIZE_BOUND(len), 1, 4096, "encoding") != 0) return -1;
     size_t nlen = normalize_text(&t->norm, text, len, s->norm);
-    const char *nt = s->norm;
-    size_t word = 0, p = 0;
-    while (p < nlen) {
-        size_t u = prefix_match(&t->user, nt + p, nlen - p);
-        if (u) {
-            if (p > word && encode_word(t, s, nt, word, p - word) != 0) return -1;
-            const StrMapEntry *e = strmap_find(&t->pieces, nt + p, u);
-            if ((e ? push_id(s, (uint32_t)e->value) : emit_unknown(t, s, nt + p, u)) != 0) return -1;
-            word = p += u;
-            continue;
+    size_t pos = 0;
+    TextSpan sp;
+    while (next_span(&t->user, s->norm, nlen, &pos, t->split_words, &sp)) {
+        int rc;
+        if (sp.user) {
+            const StrMapEntry *e = strmap_find(&t->pieces, s->norm + sp.start, sp.len);
+            rc = e ? push_id(s, (uint32_t)e->value) : emit_unknown(t, s, s->norm + sp.start, sp.len);
+        } else {
+            rc = use_cache ? encode_word_cached(t, s, s->norm, sp.start, sp.len) : encode_word(t, s, s->norm, sp.start, sp.len);
         }
-        if (t->split_words && p > word && (uint8_t)nt[p] == 0xE2 && nlen - p >= 3 &&
-            memcmp(nt + p, KR_SPACE_SYMBOL, KR_SPACE_SYMBOL_LEN) == 0) {
-            if ((use_cache ? encode_word_cached(t, s, nt, word, p - word) : encode_word(t, s, nt, word, p - word)) != 0)
-                return -1;
-            word = p;
-        }
-        p += char_len((uint8_t)nt[p]);
+        if (rc != 0) return -1;
     }
-    if (nlen > word && (use_cache ? encode_word_cached(t, s, nt, word, nlen - word)
-                                       : encode_word(t, s, nt, word, nlen - word)) != 0)
-        return -1;
     return 0;
 }
 

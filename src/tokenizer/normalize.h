@@ -71,6 +71,39 @@ static inline size_t prefix_match(const PrefixMatcher *pm, const char *s, size_t
     return best;
 }
 
+/* Length of the character starting with byte `lead` (SentencePiece's table: any byte >= 0xF0
+ * starts 4, stray continuation bytes count as 1). */
+static inline size_t utf8_lead_len(uint8_t lead) { return (size_t)"\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[lead >> 4]; }
+
+/* A piece of normalised text: a user-defined symbol, or a run of characters up to the next
+ * user-defined symbol (or, with split_at_space, up to the next ▁ after its first character). */
+typedef struct {
+    size_t start, len;
+    int user;
+} TextSpan;
+
+/* Advances *pos over the next span of t[0..n); returns 0 at the end. The trainer counts these
+ * spans as words and the encoder encodes them one by one. */
+static inline int next_span(const PrefixMatcher *pm, const char *t, size_t n, size_t *pos, int split_at_space,
+                            TextSpan *span) {
+    size_t p = *pos;
+    if (p >= n) return 0;
+    size_t u = prefix_match(pm, t + p, n - p);
+    if (u) {
+        span->start = p, span->len = u, span->user = 1;
+        *pos = p + u;
+        return 1;
+    }
+    size_t q = p + utf8_lead_len((uint8_t)t[p]);
+    while (q < n && !prefix_match(pm, t + q, n - q) &&
+           !(split_at_space && (uint8_t)t[q] == 0xE2 && n - q >= 3 && memcmp(t + q, KR_SPACE_SYMBOL, 3) == 0))
+        q += utf8_lead_len((uint8_t)t[q]);
+    if (q > n) q = n;
+    span->start = p, span->len = q - p, span->user = 0;
+    *pos = q;
+    return 1;
+}
+
 typedef struct {
     int add_dummy_prefix, remove_extra_whitespaces, escape_whitespaces;
     const PrefixMatcher *user; /* may be NULL */

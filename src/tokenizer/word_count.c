@@ -21,7 +21,6 @@ typedef struct {
 } ThreadCounts;
 
 static int add_word(ThreadCounts *tc, const char *w, size_t n) {
-    if (!n) return 0;
     int64_t *v = strmap_upsert(&tc->words, w, n, 0, NULL);
     if (!v) return -1;
     (*v)++;
@@ -35,23 +34,11 @@ static int count_line(ThreadCounts *tc, const Normalizer *nz, const char *line, 
         tc->norm = malloc(tc->norm_cap);
         if (!tc->norm) return kr_error("out of memory");
     }
-    size_t n = normalize_text(nz, line, len, tc->norm);
-    const char *t = tc->norm;
-    size_t word = 0, p = 0;
-    while (p < n) {
-        size_t u = prefix_match(nz->user, t + p, n - p);
-        if (u) {
-            if (add_word(tc, t + word, p - word) != 0) return -1;
-            word = p += u;
-            continue;
-        }
-        if (p > word && memcmp(t + p, KR_SPACE_SYMBOL, KR_SPACE_SYMBOL_LEN) == 0) {
-            if (add_word(tc, t + word, p - word) != 0) return -1;
-            word = p;
-        }
-        p += "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[(uint8_t)t[p] >> 4];
-    }
-    return add_word(tc, t + word, n - word);
+    size_t n = normalize_text(nz, line, len, tc->norm), pos = 0;
+    TextSpan sp;
+    while (next_span(nz->user, tc->norm, n, &pos, 1, &sp))
+        if (!sp.user && add_word(tc, tc->norm + sp.start, sp.len) != 0) return -1;
+    return 0;
 }
 
 /* Keeps the first few non-empty lines (cut at a character boundary) as self-test inputs. */
