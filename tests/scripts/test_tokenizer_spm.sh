@@ -47,6 +47,14 @@ cmp "$T/ours.txt" "$T/spm.txt" || { echo "decoded text differs from spm_decode";
 spm_encode --model "$T/tok.model" --output_format=piece < "$T/test.txt" > "$T/spm.pieces"
 cmp "$T/ours.pieces" "$T/spm.pieces"
 
+# Decoding arbitrary id sequences (control, <unk>, stray and partial byte pieces) as spm_decode does.
+awk 'BEGIN { srand(7); for (l = 0; l < 1000; l++) { n = int(rand() * 12); s = "";
+  for (i = 0; i < n; i++) { r = rand(); id = r < 0.1 ? int(rand() * 4) : r < 0.5 ? 4 + int(rand() * 256) : 260 + int(rand() * 1740);
+  s = s (i ? " " : "") id } print s } }' > "$T/random.ids"
+"$KRLLM_BIN" tokenizer decode --model "$T/tok.model" < "$T/random.ids" > "$T/random.ours"
+spm_decode --model "$T/tok.model" --input_format=id < "$T/random.ids" > "$T/random.spm"
+cmp "$T/random.ours" "$T/random.spm" || { echo "decoding random ids differs from spm_decode"; exit 1; }
+
 # Without byte fallback rare characters become <unk>; a run of them is one <unk>, shown with its text.
 "$KRLLM_BIN" tokenizer train --input "$T/train.txt" --vocab_size 1800 --character_coverage 0.99 \
   --byte_fallback false --input_sentence_size 3000 --output "$T/nobf" 2>/dev/null
