@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Cross-check with SentencePiece: a model trained by `krllm tokenizer train` must load in spm_encode /
-# spm_decode (and python3 sentencepiece when present) and give exactly our ids on ~2000 lines of
-# Korean text plus edge cases; decoding must agree too. Then `krllm tokenize`: shard header, token
-# count, and identical output for 1 and 2 threads.
+# `krllm tokenizer` end to end: train, encode, decode, `krllm tokenize` (shard header, token count,
+# identical output for 1 and 2 threads), bad inputs; then the cross-check with SentencePiece: the
+# model must load in spm_encode / spm_decode (and python3 sentencepiece when present) and give
+# exactly our ids and text on ~2000 lines of Korean plus edge cases (skipped only without spm_encode).
 set -euo pipefail
 : "${KRLLM_BIN:?}" "${KRLLM_TMP:?}" "${KRLLM_SHARED:?}"
 T=$KRLLM_TMP
@@ -34,6 +34,30 @@ bz() { bzip2 -dc "$1" 2>/dev/null || true; } # readers stop early (SIGPIPE is fi
 [ "$(wc -l < "$T/ours.ids")" -eq "$(wc -l < "$T/test.txt")" ]
 "$KRLLM_BIN" tokenizer encode --model "$T/tok.model" --num_threads 3 < "$T/test.txt" | cmp - "$T/ours.ids"
 if grep -qw 0 "$T/ours.ids"; then echo "an <unk> (id 0) was produced"; exit 1; fi
+
+# Pretokenize: header fields, token count (ids + one separator per non-empty line), thread independence.
+"$KRLLM_BIN" tokenize --tokenizer "$T/tok.model" --input "$T/test.txt" --output "$T/tokens/a.bin" --num_threads 1 2>/dev/null
+"$KRLLM_BIN" tokenize --tokenizer "$T/tok.model" --input "$T/test.txt" --output "$T/b.bin" --num_threads 2 2>/dev/null
+cmp "$T/tokens/a.bin" "$T/b.bin"
+want_docs=$(awk 'NF>0' "$T/ours.ids" | wc -l)
+want_tokens=$(awk 'NF>0 {n += NF + 1} END {print n}' "$T/ours.ids")
+[ "$(head -c 8 "$T/tokens/a.bin")" = KRTOKENS ]
+hdr="$(od -A n -t u4 -j 8 -N 16 "$T/tokens/a.bin") $(od -A n -t u8 -j 24 -N 16 "$T/tokens/a.bin")"
+read -r ver tb vocab sep ntok ndocs <<< "$(echo $hdr)"
+[ "$ver $tb $vocab $sep" = "1 2 2000 2" ] || { echo "bad header: $ver $tb $vocab $sep"; exit 1; }
+[ "$ntok" = "$want_tokens" ] && [ "$ndocs" = "$want_docs" ] || { echo "counts $ntok/$ndocs, want $want_tokens/$want_docs"; exit 1; }
+[ "$(stat -c %s "$T/tokens/a.bin")" -eq $((64 + 2 * want_tokens)) ]
+# Bad input: clear errors, non-zero exit, no partial output.
+fails() { if "$@" > "$T/err.out" 2>&1; then echo "should have failed: $*"; exit 1; fi; grep -q "krllm: " "$T/err.out"; }
+fails "$KRLLM_BIN" tokenizer encode --model "$T/missing.model" < /dev/null
+head -c 1000 "$T/tok.model" > "$T/cut.model"
+fails "$KRLLM_BIN" tokenizer encode --model "$T/cut.model" < /dev/null
+echo "1 2 99999" | fails "$KRLLM_BIN" tokenizer decode --model "$T/tok.model"
+echo "1 x 3" | fails "$KRLLM_BIN" tokenizer decode --model "$T/tok.model"
+fails "$KRLLM_BIN" tokenize --tokenizer "$T/tok.model" --input "$T/missing.txt" --output "$T/none.bin"
+[ ! -e "$T/none.bin" ]
+fails "$KRLLM_BIN" tokenizer train --input "$T/train.txt" --vocab_size 300 --output "$T/small"
+[ ! -e "$T/small.model" ]
 
 if ! command -v spm_encode >/dev/null; then
   echo "SKIP: spm_encode is not installed (apt-get install sentencepiece) -- SentencePiece cross-check skipped"
@@ -84,29 +108,5 @@ PYEOF
 else
   echo "note: python3 sentencepiece not found, python cross-check skipped"
 fi
-
-# Pretokenize: header fields, token count (ids + one separator per non-empty line), thread independence.
-"$KRLLM_BIN" tokenize --tokenizer "$T/tok.model" --input "$T/test.txt" --output "$T/tokens/a.bin" --num_threads 1 2>/dev/null
-"$KRLLM_BIN" tokenize --tokenizer "$T/tok.model" --input "$T/test.txt" --output "$T/b.bin" --num_threads 2 2>/dev/null
-cmp "$T/tokens/a.bin" "$T/b.bin"
-want_docs=$(awk 'NF>0' "$T/ours.ids" | wc -l)
-want_tokens=$(awk 'NF>0 {n += NF + 1} END {print n}' "$T/ours.ids")
-[ "$(head -c 8 "$T/tokens/a.bin")" = KRTOKENS ]
-hdr="$(od -A n -t u4 -j 8 -N 16 "$T/tokens/a.bin") $(od -A n -t u8 -j 24 -N 16 "$T/tokens/a.bin")"
-read -r ver tb vocab sep ntok ndocs <<< "$(echo $hdr)"
-[ "$ver $tb $vocab $sep" = "1 2 2000 2" ] || { echo "bad header: $ver $tb $vocab $sep"; exit 1; }
-[ "$ntok" = "$want_tokens" ] && [ "$ndocs" = "$want_docs" ] || { echo "counts $ntok/$ndocs, want $want_tokens/$want_docs"; exit 1; }
-[ "$(stat -c %s "$T/tokens/a.bin")" -eq $((64 + 2 * want_tokens)) ]
-# Bad input: clear errors, non-zero exit, no partial output.
-fails() { if "$@" > "$T/err.out" 2>&1; then echo "should have failed: $*"; exit 1; fi; grep -q "krllm: " "$T/err.out"; }
-fails "$KRLLM_BIN" tokenizer encode --model "$T/missing.model" < /dev/null
-head -c 1000 "$T/tok.model" > "$T/cut.model"
-fails "$KRLLM_BIN" tokenizer encode --model "$T/cut.model" < /dev/null
-echo "1 2 99999" | fails "$KRLLM_BIN" tokenizer decode --model "$T/tok.model"
-echo "1 x 3" | fails "$KRLLM_BIN" tokenizer decode --model "$T/tok.model"
-fails "$KRLLM_BIN" tokenize --tokenizer "$T/tok.model" --input "$T/missing.txt" --output "$T/none.bin"
-[ ! -e "$T/none.bin" ]
-fails "$KRLLM_BIN" tokenizer train --input "$T/train.txt" --vocab_size 300 --output "$T/small"
-[ ! -e "$T/small.model" ]
 
 echo "ok: $(wc -l < "$T/test.txt") lines identical to SentencePiece; shard $ntok tokens"
