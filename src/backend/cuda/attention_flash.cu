@@ -5,7 +5,8 @@
  * over query tiles, dk/dv over key tiles (summing the query heads of a group) — so that no
  * atomics are needed and results are reproducible bit for bit.
  *
- * Tiles are 64 rows; each of the 4 warps of a block owns 16 rows. Fragment layouts follow the
+ * Blocks have 4 warps; a warp owns 32 query rows in the forward and 16 rows in the backward
+ * kernels; key/value tiles are 64 rows, double-buffered through cp.async. Fragment layouts follow the
  * PTX ISA for m16n8k16: thread (g = lane/4, c = lane%4) holds accumulator elements at rows
  * g and g+8, columns 2c and 2c+1 of each 8-column tile. */
 #include <stdint.h>
@@ -63,34 +64,9 @@ template <int HD> __device__ __forceinline__ void load_tile(bf16 *s, const bf16 
     }
 }
 
-/* The 16 x HD rows of this warp as A fragments (one per 16-column step). */
-template <int HD> __device__ __forceinline__ void load_a_frags(uint32_t (&f)[HD / 16][4], const bf16 *tile, int warp) {
-    constexpr int LD = HD + 8;
-    int lane = threadIdx.x & 31;
-#pragma unroll
-    for (int kk = 0; kk < HD / 16; kk++) ldsm_x4(f[kk], tile + (warp * 16 + (lane % 16)) * LD + kk * 16 + (lane / 16) * 8);
-}
-
-/* acc[16 x 64] = A[16 x HD] . tile[64 x HD]^T (tile rows are the output columns). */
-template <int HD>
-__device__ __forceinline__ void mma_abt(float (&acc)[8][4], const uint32_t (&a)[HD / 16][4], const bf16 *tile) {
-    constexpr int LD = HD + 8;
-    int lane = threadIdx.x & 31;
-#pragma unroll
-    for (int j = 0; j < 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < HD / 16; kk++)
-#pragma unroll
-        for (int jp = 0; jp < 4; jp++) {
-            uint32_t b[4];
-            ldsm_x4(b, tile + (16 * jp + (lane % 8) + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8);
-            mma16816(acc[2 * jp], a[kk], b[0], b[1]);
-            mma16816(acc[2 * jp + 1], a[kk], b[2], b[3]);
-        }
-}
-
-/* The same with this warp's 16 rows of A read from a shared tile at each use (fewer live
- * registers, so more warps fit on a multiprocessor). */
+/* acc[16 x 64] = A[16 x HD] . tile[64 x HD]^T (tile rows are the output columns), with this
+ * warp's 16 rows of A read from a shared tile at each use (fewer live registers, so more warps
+ * fit on a multiprocessor). */
 template <int HD>
 __device__ __forceinline__ void mma_abt_s(float (&acc)[8][4], const bf16 *a_tile, int warp, const bf16 *tile) {
     constexpr int LD = HD + 8;
