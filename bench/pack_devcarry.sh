@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the CUDA check and benchmark binaries here and packs them, with the shared libraries
-# the GPU machine's image lacks, into .devcarry/ (git-ignored) for the device machine.
+# Builds the CUDA check and benchmark binaries and krllm here and packs them, with the shared
+# libraries a GPU machine without the build dependencies lacks, into .devcarry/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-cuda}
