@@ -79,6 +79,10 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libkrllm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkrllm.a $(LDLIBS)
 
+# CPU training throughput against the PyTorch anchor (a few minutes on 2 cores).
+bench-train-cpu:
+	BUILD=$(BUILD) ./bench/train_cpu
+
 # The web pages are compiled in: regenerate src/serve/web_assets.c (committed) when one changes.
 src/serve/web_assets.c: $(wildcard src/serve/web/*) scripts/embed_web.sh
 	./scripts/embed_web.sh $@ $(sort $(wildcard src/serve/web/*))
