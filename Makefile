@@ -39,10 +39,16 @@ endif
 LIB_SRC  := $(filter-out src/cli/main.c,$(shell find src -name '*.c' | sort))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 ifeq ($(CUDA),1)
-  CFLAGS   += -DKR_CUDA -I$(dir $(NVCC))../include
-  LIB_OBJ  += $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
-  LDLIBS   += -L$(dir $(NVCC))../lib64 -lcudart -lcublasLt -lcublas -lstdc++
-  NVFLAGS  := -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a -lineinfo -Xcompiler -fPIC,-Wall
+  # The CUDA backend is a plugin (libkrllm_cuda.so next to the build) that krllm loads only for
+  # --device cuda, so the CPU paths never map the large CUDA libraries. It calls back into the
+  # executable for error reporting, hence -rdynamic.
+  CUDA_HOME := $(abspath $(dir $(NVCC))..)
+  CFLAGS    += -DKR_CUDA -DKR_CUDA_LIB_DIR='"$(abspath $(BUILD))"' -I$(CUDA_HOME)/include
+  LDFLAGS   += -rdynamic
+  LDLIBS    += -ldl
+  CU_OBJ    := $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+  CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcudart -lcublasLt -lcublas -lstdc++
+  NVFLAGS   := -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a -lineinfo -Xcompiler -fPIC,-Wall
 endif
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -57,8 +63,11 @@ $(BUILD)/libkrllm.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/krllm: $(BUILD)/src/cli/main.o $(BUILD)/libkrllm.a
+$(BUILD)/krllm: $(BUILD)/src/cli/main.o $(BUILD)/libkrllm.a | $(if $(CU_OBJ),$(BUILD)/libkrllm_cuda.so)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libkrllm_cuda.so: $(CU_OBJ)
+	$(CXX) -shared -o $@ $^ $(CUDA_LIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -117,15 +126,16 @@ $(BUILD)/cuda/%.o: tests/cuda/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c -o $@ $<
 
-$(BUILD)/cuda/cuda_check: $(BUILD)/cuda/cuda_check.o $(BUILD)/libkrllm.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# The GPU programs link the backend in directly.
+$(BUILD)/cuda/cuda_check: $(BUILD)/cuda/cuda_check.o $(CU_OBJ) $(BUILD)/libkrllm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
 
-$(BUILD)/cuda/train_cuda_bench: bench/train_cuda_bench.c $(BUILD)/libkrllm.a
+$(BUILD)/cuda/train_cuda_bench: bench/train_cuda_bench.c $(CU_OBJ) $(BUILD)/libkrllm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkrllm.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LDLIBS) $(CUDA_LIBS)
 
-$(BUILD)/cuda/kernel_bench: $(BUILD)/cuda/kernel_bench.o $(BUILD)/libkrllm.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/cuda/kernel_bench: $(BUILD)/cuda/kernel_bench.o $(CU_OBJ) $(BUILD)/libkrllm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
 
 # CI compiles the GPU programs too (it cannot run them).
 tests: $(BUILD)/cuda/cuda_check $(BUILD)/cuda/kernel_bench $(BUILD)/cuda/train_cuda_bench

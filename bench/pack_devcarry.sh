@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-cuda}
-make BUILD="$BUILD" -j2 "$BUILD/cuda/cuda_check" "$BUILD/cuda/train_cuda_bench" "$BUILD/cuda/kernel_bench" "$BUILD/krllm" >/dev/null
+make BUILD="$BUILD" -j2 "$BUILD/cuda/cuda_check" "$BUILD/cuda/train_cuda_bench" "$BUILD/cuda/kernel_bench" "$BUILD/krllm" "$BUILD/libkrllm_cuda.so" >/dev/null
 mkdir -p .devcarry/bin .devcarry/lib
-bins="$BUILD/cuda/cuda_check $BUILD/cuda/train_cuda_bench $BUILD/cuda/kernel_bench $BUILD/krllm"
+bins="$BUILD/cuda/cuda_check $BUILD/cuda/train_cuda_bench $BUILD/cuda/kernel_bench $BUILD/krllm $BUILD/libkrllm_cuda.so"
 cp $bins .devcarry/bin/
 # every shared library they use except the C runtime and CUDA's own (present on the GPU image)
 ldd $bins | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |

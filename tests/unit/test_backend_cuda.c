@@ -7,9 +7,6 @@
 #include "backend/backend.h"
 #include "common/error.h"
 #include "test.h"
-#ifdef KR_CUDA
-#include "backend/cuda/backend_cuda.h"
-#endif
 
 int main(void) {
     ModelConfig cfg;
@@ -21,16 +18,14 @@ int main(void) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", kr_last_error());
 #ifdef KR_CUDA
-    if (cuda_device_available()) {
-        CHECK(rc == 0);
-        if (rc == 0) {
-            CHECK(be.ops->memory_in_use(&be) > 0);
-            backend_destroy(&be);
-        }
+    /* The plugin loads; with a GPU the backend is created, without one the error says what to do. */
+    if (rc == 0) {
+        CHECK(be.ops->memory_in_use(&be) > 0);
+        backend_destroy(&be);
         return test_summary("test_backend_cuda");
     }
-    CHECK(rc != 0);
     CHECK_MSG(strstr(msg, "--device cpu") != NULL, "message: %s", msg);
+    CHECK_MSG(strstr(msg, "cannot load the CUDA backend") == NULL, "plugin not found: %s", msg);
 #else
     CHECK(rc != 0);
     CHECK_MSG(strstr(msg, "without CUDA") != NULL, "message: %s", msg);
