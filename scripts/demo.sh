@@ -25,7 +25,7 @@ mkdir -p "$DEMO_DIR/raw"
 input=demo/kowiki-sample.txt.bz2
 if [ "$INPUT_BYTES" -gt 0 ]; then
   # A shorter slice for the quick run, cut at an article boundary.
-  bzip2 -dc "$input" | head -c "$INPUT_BYTES" |
+  { bzip2 -dc "$input" || true; } | head -c "$INPUT_BYTES" |
     awk '{ buf = buf $0 "\n" } /^<\/doc>$/ { printf "%s", buf; buf = "" }' > "$DEMO_DIR/raw/sample.txt"
   input="$DEMO_DIR/raw/sample.txt"
 fi
