@@ -81,7 +81,10 @@ static int cpu_get_opt_state(Backend *be, float *m, float *v) {
 }
 
 static int cpu_zero_grad(Backend *be) {
-    memset(impl(be)->grads, 0, nparams(be) * sizeof(float));
+    float *g = impl(be)->grads;
+    long n = (long)nparams(be);
+#pragma omp parallel for simd
+    for (long i = 0; i < n; i++) g[i] = 0.0f;
     return 0;
 }
 
@@ -143,6 +146,8 @@ static int cpu_adamw_step(Backend *be, const AdamWStep *s) {
     double bc1 = 1.0 - pow(s->beta1, s->step), bc2 = 1.0 - pow(s->beta2, s->step);
     float step_size = (float)(s->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     float b1 = s->beta1, b2 = s->beta2, eps = s->eps, gs = s->grad_scale;
+    /* one parallel region; tensors are independent, so threads move on without a barrier */
+#pragma omp parallel
     for (int t = 0; t < be->layout.num_tensors; t++) {
         const ParamTensor *pt = &be->layout.tensors[t];
         int decay = s->decay_all || pt->kind == PARAM_MATRIX;
@@ -150,7 +155,7 @@ static int cpu_adamw_step(Backend *be, const AdamWStep *s) {
         float *p = c->params + pt->offset, *m = c->m + pt->offset, *v = c->v + pt->offset;
         const float *g = c->grads + pt->offset;
         long n = (long)param_numel(pt);
-#pragma omp parallel for simd
+#pragma omp for simd nowait
         for (long i = 0; i < n; i++) {
             float gi = g[i] * gs;
             m[i] = b1 * m[i] + (1.0f - b1) * gi;
