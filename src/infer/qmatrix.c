@@ -307,28 +307,37 @@ static inline __attribute__((always_inline)) void q8_tile(const QMatrix *m, int 
     const int cols = m->cols, G = in->groups, per_group = m->groups_per_row > 1;
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     __m512 acc[4][4];
-    float excess[4][4];
     for (int r = 0; r < NR; r++)
-        for (int b = 0; b < NB; b++) acc[r][b] = _mm512_setzero_ps(), excess[r][b] = 0;
+        for (int b = 0; b < NB; b++) acc[r][b] = _mm512_setzero_ps();
     for (int g = 0; g < G; g++) {
         int c = g * Q8_GROUP, left = cols - c;
         __mmask64 k = left >= 64 ? ~0ULL : (1ULL << left) - 1;
         __m512i xv[4];
-        for (int b = 0; b < NB; b++) xv[b] = _mm512_loadu_si512(in->q + ((size_t)(b0 + b) * G + g) * Q8_GROUP);
+        __m512 sx[4];
+        for (int b = 0; b < NB; b++) {
+            xv[b] = _mm512_loadu_si512(in->q + ((size_t)(b0 + b) * G + g) * Q8_GROUP);
+            sx[b] = _mm512_set1_ps(in->scale[(b0 + b) * G + g]);
+        }
         for (int r = 0; r < NR; r++) {
             _mm_prefetch((const char *)(m->q + (size_t)(o + r + PREFETCH_ROWS) * cols + c), _MM_HINT_T0);
             __m512i w = _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, m->q + (size_t)(o + r) * cols + c), flip);
-            float sw = m->scales[(size_t)(o + r) * m->groups_per_row + (per_group ? g : 0)];
+            __m512 sw = _mm512_set1_ps(m->scales[(size_t)(o + r) * m->groups_per_row + (per_group ? g : 0)]);
             for (int b = 0; b < NB; b++) {
                 __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, xv[b]);
-                float s = sw * in->scale[(b0 + b) * G + g];
-                acc[r][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_set1_ps(s), acc[r][b]);
-                excess[r][b] += sw * in->excess[(b0 + b) * G + g];
+                acc[r][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sw, sx[b]), acc[r][b]);
             }
         }
     }
-    for (int r = 0; r < NR; r++)
-        for (int b = 0; b < NB; b++) y[(size_t)(b0 + b) * m->rows + o + r] = _mm512_reduce_add_ps(acc[r][b]) - excess[r][b];
+    /* the +128 excess: sum over groups of weight scale x input excess, outside the hot loop */
+    for (int r = 0; r < NR; r++) {
+        const float *sw = m->scales + (size_t)(o + r) * m->groups_per_row;
+        for (int b = 0; b < NB; b++) {
+            const float *e = in->excess + (size_t)(b0 + b) * G;
+            float ex = 0;
+            for (int g = 0; g < G; g++) ex += sw[per_group ? g : 0] * e[g];
+            y[(size_t)(b0 + b) * m->rows + o + r] = _mm512_reduce_add_ps(acc[r][b]) - ex;
+        }
+    }
 }
 
 #define Q8_TILE_NB(NR)                                          \
