@@ -1,5 +1,6 @@
 #include "infer/bench.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,4 +120,38 @@ int bench_run(Engine *e, const BenchSpec *s, double bandwidth, BenchResult *out)
     free(dec);
     free(ttft);
     return rc;
+}
+
+int bench_perplexity(Engine *e, const Shard *s, int64_t n_tokens, int window, double *ppl) {
+    InferModel *m = engine_model(e);
+    int V = infer_model_config(m)->vocab_size;
+    if (window > infer_model_context(m)) window = infer_model_context(m);
+    if (n_tokens > (int64_t)s->hdr.num_tokens) n_tokens = (int64_t)s->hdr.num_tokens;
+    if (window < 2 || n_tokens < 2) return kr_error("perplexity needs at least 2 tokens and a window of 2");
+    if (s->hdr.vocab_size > (uint32_t)V) return kr_error("the shard's vocabulary (%u) is larger than the model's (%d)", s->hdr.vocab_size, V);
+    int rows = INFER_MAX_PREFILL_ROWS;
+    int32_t tok[INFER_MAX_PREFILL_ROWS + 1];
+    int slot[INFER_MAX_PREFILL_ROWS], pos[INFER_MAX_PREFILL_ROWS], want[INFER_MAX_PREFILL_ROWS];
+    double nll = 0;
+    int64_t counted = 0;
+    for (int64_t w0 = 0; w0 + 1 < n_tokens; w0 += window) {
+        int wlen = n_tokens - w0 < window ? (int)(n_tokens - w0) : window;
+        for (int c0 = 0; c0 + 1 < wlen; c0 += rows) {
+            int n = wlen - 1 - c0 < rows ? wlen - 1 - c0 : rows; /* rows predicting c0+1 .. c0+n */
+            for (int r = 0; r <= n; r++) tok[r] = (int32_t)shard_token(s, (uint64_t)(w0 + c0 + r));
+            for (int r = 0; r < n; r++) slot[r] = 0, pos[r] = c0 + r, want[r] = r;
+            if (infer_model_forward(m, n, tok, slot, pos, 1, n, want) != 0) return -1;
+            const float *lg = infer_model_logits(m);
+            for (int r = 0; r < n; r++) {
+                const float *row = lg + (size_t)r * V;
+                double mx = row[0], sum = 0;
+                for (int v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
+                for (int v = 0; v < V; v++) sum += exp(row[v] - mx);
+                nll += mx + log(sum) - row[tok[r + 1]];
+            }
+            counted += n;
+        }
+    }
+    *ppl = exp(nll / (double)counted);
+    return 0;
 }

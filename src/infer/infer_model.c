@@ -39,7 +39,7 @@ struct InferModel {
     float *x, *xb, *q, *k, *v, *att, *h1, *h3; /* activations, max_rows rows each */
     float *scores;               /* [thread][ctx] attention weights */
     float *dequant;              /* [thread][GEMM_BLOCK_ROWS][max_cols]: non-fp32 weights for BLAS */
-    float *xl, *logits;          /* rows that need logits: [slots][d], [slots][V] */
+    float *xl, *logits;          /* rows that need logits: [max_rows][d], [max_rows][V] */
     size_t weight_bytes;
     WorkPool *pool;              /* threads of the matrix-vector products and attention */
 };
@@ -151,8 +151,8 @@ InferModel *infer_model_create(const ModelConfig *cfg, const float *params, Infe
     m->h1 = malloc((size_t)R * F * sizeof(float));
     m->h3 = malloc((size_t)R * F * sizeof(float));
     m->scores = malloc((size_t)m->nthreads * m->ctx * sizeof(float)); /* one row per pool thread */
-    m->xl = malloc((size_t)max_slots * d * sizeof(float));
-    m->logits = malloc((size_t)max_slots * cfg->vocab_size * sizeof(float));
+    m->xl = malloc((size_t)R * d * sizeof(float));
+    m->logits = malloc((size_t)R * cfg->vocab_size * sizeof(float)); /* pages untouched unless used */
     if (!m->pool || !m->layers || !m->kcache || !m->vcache || !m->rope_cos || !m->rope_sin || !m->x || !m->xb || !m->q || !m->att ||
         !m->k || !m->v || !m->h1 || !m->h3 || !m->scores || !m->xl || !m->logits) {
         kr_error("out of memory for the inference buffers (KV cache: %.0f MB; try a smaller --max_batch or context)",
@@ -315,7 +315,7 @@ static int check_rows(const InferModel *m, int n, const int32_t *tokens, const i
                       const int *logit_rows) {
     if (n < 1 || n > m->max_rows || (!prefill && n > m->slots))
         return kr_error("forward pass of %d rows exceeds the preallocated %d", n, prefill ? m->max_rows : m->slots);
-    if (n_logits < 0 || n_logits > m->slots) return kr_error("%d rows of logits requested, at most %d", n_logits, m->slots);
+    if (n_logits < 0 || n_logits > n) return kr_error("%d rows of logits requested from %d rows", n_logits, n);
     for (int r = 0; r < n; r++) {
         if (tokens[r] < 0 || tokens[r] >= m->cfg.vocab_size)
             return kr_error("token id %d is outside the vocabulary (size %d)", (int)tokens[r], m->cfg.vocab_size);

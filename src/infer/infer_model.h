@@ -37,8 +37,8 @@ size_t infer_model_weight_bytes(const InferModel *m);
  * tokens[r] at position pos[r] of cache slot slots[r]; rows of a slot must cover every earlier
  * position in this or previous calls. prefill=1: rows are consecutive positions of one slot
  * (matrix-matrix work); prefill=0: one row per distinct slot (matrix-vector work).
- * Logits are computed for the rows listed in logit_rows (n_logits <= max(slots, 1)) and are
- * then available from infer_model_logits as [n_logits, vocab]. */
+ * Logits are computed for the rows listed in logit_rows (n_logits <= n) and are then available
+ * from infer_model_logits as [n_logits, vocab]. */
 int infer_model_forward(InferModel *m, int n, const int32_t *tokens, const int *slots, const int *pos, int prefill,
                         int n_logits, const int *logit_rows);
 float *infer_model_logits(InferModel *m);

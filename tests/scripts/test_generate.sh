@@ -67,4 +67,10 @@ for k in batch precision prefill_tokens_per_sec decode_tokens_per_sec ttft_ms pe
 done
 "$KRLLM" bench --checkpoint "$CKPT" --batch 1 --precision bf16 --prompt_len 4 --new_tokens 4 --reps 1 | grep -q "bf16 .*batch 1" \
   || fail "bench --checkpoint"
+# perplexity on a token shard per precision: present, and int8 within 1% of fp32
+"$KRLLM" bench --checkpoint "$CKPT" --batch 1 --precision fp32 int8 --prompt_len 4 --new_tokens 4 --reps 1 --json \
+  --eval_data "$T/train.bin" --eval_tokens 600 --eval_window 100 > "$T/ppl.out" || fail "bench --eval_data"
+p32=$(grep '"fp32"' "$T/ppl.out" | sed 's/.*"perplexity":\([0-9.]*\).*/\1/')
+p8=$(grep '"int8"' "$T/ppl.out" | sed 's/.*"perplexity":\([0-9.]*\).*/\1/')
+awk -v a="$p32" -v b="$p8" 'BEGIN { d = (b - a) / a; if (a < 2 || d > 0.01 || d < -0.01) exit 1 }' || fail "perplexity fp32 '$p32' int8 '$p8'"
 echo "generate: all checks passed"
