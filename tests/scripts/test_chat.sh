@@ -35,4 +35,28 @@ printf '안녕하세요\n/exit\n' >&3
 exec 3>&-
 wait $pid || fail "chat exited with an error after Ctrl-C"
 [ "$(grep -c . "$T/out3")" -ge 1 ] || fail "no reply after Ctrl-C: $(cat "$T/out3")"
+# Ctrl-C during a long reply stops that reply only: a model with a long context, greedy
+cat > "$T/long.yaml" <<YAML
+name: infer-long
+vocab_size: 1200
+hidden_size: 256
+num_layers: 4
+num_heads: 4
+num_kv_heads: 2
+intermediate_size: 512
+max_seq_len: 4096
+YAML
+"$KRLLM" train --config "$T/train.yaml" --model_config "$T/long.yaml" --max_steps 1 --output_dir "$T/long" > /dev/null 2>&1 || fail "train long"
+rm -f "$T/in"; mkfifo "$T/in"
+"$KRLLM" chat --checkpoint "$T/long" --max_length 4000 --greedy < "$T/in" > "$T/out4" 2> "$T/err4" &
+pid=$!
+exec 3> "$T/in"
+printf '안녕하세요\n' >&3
+for _ in $(seq 200); do [ "$(wc -c < "$T/out4")" -gt 20 ] && break; sleep 0.05; done
+kill -INT $pid
+printf '/reset\n/exit\n' >&3
+exec 3>&-
+wait $pid || fail "chat exited with an error after Ctrl-C in a reply: $(cat "$T/err4")"
+grep -q "\[stopped\]" "$T/out4" || fail "the reply was not stopped: $(head -c 300 "$T/out4")"
+tail -1 "$T/out4" | grep -qx "\[conversation cleared\]" || fail "the chat did not go on after Ctrl-C: $(tail -c 200 "$T/out4")"
 echo "chat: all checks passed"
