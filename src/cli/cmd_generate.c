@@ -84,6 +84,7 @@ static int generate_batch(Engine *e, const Tokenizer *tok, const StrList *prompt
             if (!ev[i].finish) continue;
             int p = 0;
             while (p < next && ids[p] != ev[i].id) p++;
+            if (p == next) continue; /* not one of ours (cannot happen) */
             size_t len;
             const char *t = engine_text(e, ev[i].id, &len);
             texts[p] = strndup(t ? t : "", t ? len : 0);
