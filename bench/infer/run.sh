@@ -16,8 +16,8 @@ for cfg in a c; do
   [ $cfg = c ] && yaml=configs/model_small.yaml
   # two rounds, alternating, so that both sides see the same machine load
   for round in 1 2; do
-    OMP_NUM_THREADS=$THREADS /usr/bin/python3 "$ANCHOR" --config $cfg --mode decode --threads "$THREADS" --reps 5 >> "$OUT/anchor_$cfg.jsonl"
-    "$KRLLM" bench --model_config $yaml --num_threads "$THREADS" --prompt_len 16 --new_tokens 128 --reps 5 \
+    OMP_NUM_THREADS=$THREADS /usr/bin/python3 "$ANCHOR" --config $cfg --mode decode --threads "$THREADS" --reps 3 >> "$OUT/anchor_$cfg.jsonl"
+    "$KRLLM" bench --model_config $yaml --num_threads "$THREADS" --prompt_len 16 --new_tokens 128 --reps 3 \
       --batch 1 8 --precision fp32 bf16 int8 --json >> "$OUT/krllm_$cfg.jsonl"
   done
 done
