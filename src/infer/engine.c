@@ -93,7 +93,7 @@ Engine *engine_create(const ModelConfig *cfg, const float *params, const EngineO
     for (int i = 0; i < e->nslots; i++) {
         Slot *s = &e->slots[i];
         if (!(s->tokens = malloc((size_t)e->ctx * sizeof *s->tokens)) || sampler_init(&s->sampler, e->vocab) != 0 ||
-            gentext_init(&s->text) != 0) {
+            gentext_init(&s->text, (size_t)e->ctx * 8) != 0) { /* ~8 bytes a token: no growth in the decode loop */
             kr_error("out of memory for %d sequences of %d tokens", e->nslots, e->ctx);
             engine_free(e);
             return NULL;

@@ -5,9 +5,9 @@
 
 #include "common/error.h"
 
-int gentext_init(GenText *ts) {
+int gentext_init(GenText *ts, size_t cap) {
     memset(ts, 0, sizeof *ts);
-    ts->cap = 256;
+    ts->cap = cap > 0 ? cap : 1;
     ts->buf = malloc(ts->cap);
     if (!ts->buf) return kr_error("out of memory");
     ts->buf[0] = 0;

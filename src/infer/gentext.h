@@ -15,7 +15,8 @@ typedef struct {
     int stopped;        /* a stop string was found: the text ends at `released` */
 } GenText;
 
-int gentext_init(GenText *ts);
+/* cap: initial byte capacity (the buffer grows if a generation needs more). */
+int gentext_init(GenText *ts, size_t cap);
 void gentext_free(GenText *ts);
 /* Starts a new text with these stop strings (copied; empty strings are ignored). */
 int gentext_begin(GenText *ts, const char *const *stops, int num_stops);

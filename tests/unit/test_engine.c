@@ -170,7 +170,7 @@ static void test_stops(const ModelConfig *c, const float *p) {
 
 static void test_gentext(void) {
     GenText t;
-    CHECK(gentext_init(&t) == 0);
+    CHECK(gentext_init(&t, 4) == 0); /* tiny: growth is exercised */
     const char *stops[1] = {"END"};
     CHECK(gentext_begin(&t, stops, 1) == 0);
     const char *out;
