@@ -11,6 +11,5 @@ int cmd_generate(int argc, char **argv);  /* cmd_generate.c: text generation fro
 int cmd_chat(int argc, char **argv);      /* cmd_chat.c: interactive chat */
 int cmd_bench(int argc, char **argv);     /* cmd_bench.c: inference benchmark */
 int cmd_serve(int argc, char **argv);     /* cmd_serve.c: OpenAI-compatible HTTP server */
-int cmd_export(int argc, char **argv);    /* cmd_export.c: GGUF / safetensors export */
 
 #endif
