@@ -184,6 +184,16 @@ static void *scheduler_main(void *arg) {
     return NULL;
 }
 
+/* Releases what scheduler_start set up, once the thread has ended (or never started). */
+static void scheduler_free(Scheduler *s) {
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->wake);
+    free(s->active);
+    free(s->next_token);
+    free(s->ended);
+    free(s);
+}
+
 Scheduler *scheduler_start(Generator *g, Metrics *m) {
     Scheduler *s = calloc(1, sizeof *s);
     if (s) {
@@ -203,12 +213,7 @@ Scheduler *scheduler_start(Generator *g, Metrics *m) {
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->wake, NULL);
     if (pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
-        pthread_mutex_destroy(&s->mu);
-        pthread_cond_destroy(&s->wake);
-        free(s->active);
-        free(s->next_token);
-        free(s->ended);
-        free(s);
+        scheduler_free(s);
         kr_error("cannot start the scheduler thread");
         return NULL;
     }
@@ -222,12 +227,7 @@ void scheduler_stop(Scheduler *s) {
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->thread, NULL);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->wake);
-    free(s->active);
-    free(s->next_token);
-    free(s->ended);
-    free(s);
+    scheduler_free(s);
 }
 
 Job *scheduler_submit(Scheduler *s, const int *ids, int n, const JobSpec *spec) {
