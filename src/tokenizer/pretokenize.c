@@ -27,7 +27,7 @@ static int append_line(void *out, const Tokenizer *t, const EncodeScratch *s) {
     if (tok_grow((void **)&o->ids, &o->cap_ids, o->n_ids + s->n, sizeof *o->ids, 4096, "token ids") != 0 ||
         tok_grow((void **)&o->line_end, &o->cap_lines, o->n_lines + 1, sizeof *o->line_end, 4096, "lines") != 0)
         return -1;
-    memcpy(o->ids + o->n_ids, s->ids, s->n * sizeof *s->ids);
+    if (s->n) memcpy(o->ids + o->n_ids, s->ids, s->n * sizeof *s->ids); /* s->ids may be NULL when empty */
     o->n_ids += s->n;
     o->line_end[o->n_lines++] = o->n_ids;
     return 0;
