@@ -52,7 +52,6 @@ for prompt in "대한민국의 수도는" "지미 카터는" "수학에서"; do
   printf '\n[%s]\n' "$prompt"
   "$KRLLM" generate --checkpoint "$DEMO_DIR/checkpoints" --prompt "$prompt" --max_length "$MAXLEN" \
     --temperature 0.8 --top_k 40 --top_p 0.95 --repetition_penalty 1.1 --seed 1
-  echo
 done
 
 step "Done. Everything is in $DEMO_DIR:"
