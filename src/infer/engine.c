@@ -121,7 +121,7 @@ int64_t engine_add(Engine *e, const int32_t *prompt, int n, const GenRequest *re
     for (int i = 0; i < e->nslots && !s; i++)
         if (e->slots[i].state == SLOT_FREE || e->slots[i].state == SLOT_DONE) s = &e->slots[i];
     if (!s) return kr_error("all %d sequence slots are busy", e->nslots);
-    if (gentext_begin(&s->text, req->stop, req->num_stop) != 0) return -1;
+    if (gentext_begin(&s->text, req->stop, req->num_stop, 0) != 0) return -1;
     memcpy(s->tokens, prompt, (size_t)n * sizeof *prompt);
     s->n_prompt = s->n_total = n;
     s->max_new = req->max_new_tokens;

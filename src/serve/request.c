@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serve/textstream.h"
+#include "infer/gentext.h"
 
 int api_error(ApiError *err, int status, const char *type, const char *param, const char *code,
               const char *fmt, ...) {

@@ -9,7 +9,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
-#include "serve/textstream.h"
+#include "infer/gentext.h"
 
 struct Job {
     Scheduler *sched;
@@ -21,9 +21,7 @@ struct Job {
     char error[256];
     int *ids, n_ids, max_tokens, slot, completion_tokens, reply;
     SamplingSettings sampling;
-    char *stop[8];
-    int nstop;
-    TextStream text;
+    GenText text; /* buf[0, released) is read by job_read under the lock */
     double submitted;
     pthread_cond_t changed;
 };
@@ -46,8 +44,7 @@ struct Scheduler {
 
 static void job_free(Job *j) {
     free(j->ids);
-    for (int i = 0; i < j->nstop; i++) free(j->stop[i]);
-    textstream_free(&j->text);
+    gentext_free(&j->text);
     pthread_cond_destroy(&j->changed);
     free(j);
 }
@@ -58,7 +55,9 @@ static void job_unref(Job *j) {
 }
 
 static void job_end(Scheduler *s, Job *j, JobState state, const char *reason) {
-    textstream_finish(&j->text);
+    const char *released; /* readers take the text from buf[0, released) under the lock */
+    size_t n;
+    gentext_finish(&j->text, &released, &n);
     j->state = state;
     j->finish_reason = reason;
     pthread_cond_broadcast(&j->changed);
@@ -131,7 +130,9 @@ static void advance(Scheduler *s, Job *j, int token, int ended) {
         int len = g->token_bytes(g->self, token, j->reply && j->completion_tokens == 0, s->piece, sizeof s->piece);
         if (j->completion_tokens++ == 0) metrics_ttft(s->metrics, kr_now() - j->submitted);
         metrics_tokens(s->metrics, 0, 1);
-        if (len > 0 && textstream_push(&j->text, s->piece, (size_t)len) != 0) reason = "stop";
+        const char *released;
+        size_t n;
+        if (len > 0 && gentext_push(&j->text, s->piece, (size_t)len, &released, &n) != 0) reason = "stop";
         else if (j->completion_tokens >= j->max_tokens || j->n_ids + j->completion_tokens >= g->context_len)
             reason = "length";
         else if (ended) reason = "length";
@@ -234,8 +235,9 @@ Job *scheduler_submit(Scheduler *s, const int *ids, int n, const JobSpec *spec) 
     Job *j = calloc(1, sizeof *j);
     if (!j) return NULL;
     j->ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
-    int ok = j->ids && spec->nstop <= 8 && textstream_init(&j->text, j->stop, 0, (size_t)spec->max_tokens * 4) == 0;
-    for (int i = 0; ok && i < spec->nstop; i++) ok = (j->stop[j->nstop++] = strdup(spec->stop[i])) != NULL;
+    size_t reserve = (size_t)spec->max_tokens * 4;
+    int ok = j->ids && gentext_init(&j->text, reserve < 64 ? 64 : reserve) == 0 &&
+             gentext_begin(&j->text, (const char *const *)spec->stop, spec->nstop, 1) == 0;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -245,7 +247,6 @@ Job *scheduler_submit(Scheduler *s, const int *ids, int n, const JobSpec *spec) 
         job_free(j);
         return NULL;
     }
-    j->text.nstop = j->nstop;
     memcpy(j->ids, ids, (size_t)n * sizeof *ids);
     j->n_ids = n;
     j->max_tokens = spec->max_tokens;
@@ -282,13 +283,13 @@ size_t job_read(Job *j, size_t offset, char *buf, size_t cap, double timeout_s, 
         deadline.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&s->mu);
-    while ((j->state == JOB_QUEUED || j->state == JOB_RUNNING) && j->text.safe <= offset)
+    while ((j->state == JOB_QUEUED || j->state == JOB_RUNNING) && j->text.released <= offset)
         if (pthread_cond_timedwait(&j->changed, &s->mu, &deadline) == ETIMEDOUT) break;
     size_t n = 0;
-    if (j->text.safe > offset) {
-        n = j->text.safe - offset < cap ? j->text.safe - offset : cap;
+    if (j->text.released > offset) {
+        n = j->text.released - offset < cap ? j->text.released - offset : cap;
         /* A partial copy ends on a character boundary, so every piece is valid UTF-8. */
-        while (n > 0 && offset + n < j->text.safe && (j->text.buf[offset + n] & 0xC0) == 0x80) n--;
+        while (n > 0 && offset + n < j->text.released && (j->text.buf[offset + n] & 0xC0) == 0x80) n--;
         memcpy(buf, j->text.buf + offset, n);
     }
     *st = (JobStatus){
@@ -296,7 +297,7 @@ size_t job_read(Job *j, size_t offset, char *buf, size_t cap, double timeout_s, 
         .finish_reason = j->finish_reason,
         .prompt_tokens = j->n_ids,
         .completion_tokens = j->completion_tokens,
-        .text_len = j->text.safe,
+        .text_len = j->text.released,
         .error = j->error,
     };
     pthread_mutex_unlock(&s->mu);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "serve/request.h"
-#include "serve/textstream.h"
+#include "infer/gentext.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     RequestLimits lim = {.max_tokens_cap = 512, .default_max_tokens = 16};
@@ -15,13 +15,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ApiError e;
         if (serve_parse_request((const char *)data, size, (RequestKind)kind, &lim, &r, &e) == 0) {
             /* Feed the body back as model output through the request's stop strings. */
-            TextStream t;
-            if (textstream_init(&t, r.stop, r.nstop, 16) == 0) {
-                for (size_t i = 0; i < size; i += 3)
-                    if (textstream_push(&t, (const char *)data + i, size - i < 3 ? size - i : 3)) break;
-                textstream_finish(&t);
-                if (!utf8_valid(t.buf, t.len)) abort();
-                textstream_free(&t);
+            GenText t;
+            if (gentext_init(&t, 16) == 0) {
+                const char *out;
+                size_t n;
+                if (gentext_begin(&t, (const char *const *)r.stop, r.nstop, 1) == 0) {
+                    for (size_t i = 0; i < size; i += 3)
+                        if (gentext_push(&t, (const char *)data + i, size - i < 3 ? size - i : 3, &out, &n)) break;
+                    gentext_finish(&t, &out, &n);
+                    if (!utf8_valid(t.buf, t.released)) abort();
+                }
+                gentext_free(&t);
             }
             serve_request_free(&r);
         } else {

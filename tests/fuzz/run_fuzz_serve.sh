@@ -8,7 +8,7 @@ SECONDS_TO_RUN=${1:-60}
 OUT=${OUT:-runs/fuzz_serve}
 mkdir -p "$OUT/corpus"
 clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc \
-  tests/fuzz/fuzz_request.c src/serve/request.c src/serve/textstream.c src/common/error.c \
+  tests/fuzz/fuzz_request.c src/serve/request.c src/infer/gentext.c src/common/error.c \
   -lcjson -o "$OUT/fuzz_request"
 "$OUT/fuzz_request" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -timeout=5 \
   -artifact_prefix="$OUT/" "$OUT/corpus" tests/fuzz/corpus_request

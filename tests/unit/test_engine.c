@@ -172,7 +172,7 @@ static void test_gentext(void) {
     GenText t;
     CHECK(gentext_init(&t, 4) == 0); /* tiny: growth is exercised */
     const char *stops[1] = {"END"};
-    CHECK(gentext_begin(&t, stops, 1) == 0);
+    CHECK(gentext_begin(&t, stops, 1, 0) == 0);
     const char *out;
     size_t n;
     CHECK(gentext_push(&t, "ab\xEA", 3, &out, &n) == 0 && n == 2); /* partial UTF-8 held */
@@ -182,12 +182,48 @@ static void test_gentext(void) {
     CHECK(gentext_push(&t, "E", 1, &out, &n) == 0 && n == 0);
     gentext_finish(&t, &out, &n);
     CHECK(n == 1 && out[0] == 'E');
-    CHECK(gentext_begin(&t, stops, 1) == 0);
+    CHECK(gentext_begin(&t, stops, 1, 0) == 0);
     CHECK(gentext_push(&t, "xxEN", 4, &out, &n) == 0 && n == 2);
     CHECK(gentext_push(&t, "Dyy", 3, &out, &n) == 1 && n == 0 && t.released == 2);
     gentext_finish(&t, &out, &n);
     CHECK(n == 0);
     gentext_free(&t);
+}
+
+/* Replacing mode, as the server uses it: invalid bytes become U+FFFD. */
+static void test_gentext_replacing(void) {
+    GenText t;
+    const char *out;
+    size_t n;
+    const char *stops[] = {"끝.", "STOP"};
+    CHECK(gentext_init(&t, 4) == 0 && gentext_begin(&t, stops, 2, 1) == 0);
+    const char *hangul = "가"; /* EA B0 80 */
+    CHECK(gentext_push(&t, hangul, 1, &out, &n) == 0 && t.released == 0);
+    CHECK(gentext_push(&t, hangul + 1, 1, &out, &n) == 0 && t.released == 0);
+    CHECK(gentext_push(&t, hangul + 2, 1, &out, &n) == 0 && t.released == 3);
+    CHECK(gentext_push(&t, "ST", 2, &out, &n) == 0 && t.released == 3); /* may become STOP */
+    CHECK(gentext_push(&t, "x", 1, &out, &n) == 0 && t.released == 6);
+    CHECK(gentext_push(&t, "\xff", 1, &out, &n) == 0 && t.released == 9 && !memcmp(t.buf + 6, "\xEF\xBF\xBD", 3));
+    /* "끝." split across tokens, the first half of 끝 in one token. */
+    CHECK(gentext_push(&t, "\xEB\x81", 2, &out, &n) == 0 && t.released == 9);
+    CHECK(gentext_push(&t, "\x9D", 1, &out, &n) == 0 && t.released == 9);
+    CHECK(gentext_push(&t, ". more", 6, &out, &n) == 1 && t.stopped && t.released == 9);
+    CHECK(gentext_push(&t, "z", 1, &out, &n) == 1 && t.released == 9);
+    gentext_free(&t);
+
+    /* A broken character: its lead byte becomes U+FFFD and the next byte starts afresh. */
+    CHECK(gentext_init(&t, 1) == 0 && gentext_begin(&t, NULL, 0, 1) == 0);
+    CHECK(gentext_push(&t, "\xEA" "A", 2, &out, &n) == 0 && t.len == 4 && !memcmp(t.buf, "\xEF\xBF\xBD" "A", 4));
+    CHECK(gentext_push(&t, "\xEA\xB0", 2, &out, &n) == 0 && t.released == 4);
+    gentext_finish(&t, &out, &n);
+    CHECK(t.released == 4 && t.len == 4); /* half a character at the end is dropped */
+    gentext_free(&t);
+
+    CHECK(utf8_valid("한국어 ok", strlen("한국어 ok")));
+    CHECK(!utf8_valid("\xC0\x80", 2));         /* overlong */
+    CHECK(!utf8_valid("\xED\xA0\x80", 3));     /* surrogate */
+    CHECK(!utf8_valid("\xF4\x90\x80\x80", 4)); /* past U+10FFFF */
+    CHECK(!utf8_valid("\xEA\xB0", 2));         /* truncated */
 }
 
 int main(void) {
@@ -196,6 +232,7 @@ int main(void) {
     test_batch_and_determinism(&c, p);
     test_stops(&c, p);
     test_gentext();
+    test_gentext_replacing();
     free(p);
     return test_summary("test_engine");
 }

@@ -8,46 +8,13 @@
 
 #include "common/error.h"
 #include "common/fileio.h"
+#include "infer/gentext.h"
 #include "serve/generator.h"
 #include "serve/metrics.h"
 #include "serve/request.h"
 #include "serve/scheduler.h"
-#include "serve/textstream.h"
 #include "serve/trainlog.h"
 #include "test.h"
-
-static void test_textstream(void) {
-    TextStream t;
-    char *stops[] = {"끝.", "STOP"};
-    CHECK(textstream_init(&t, stops, 2, 4) == 0);
-    const char *hangul = "가"; /* EA B0 80 */
-    CHECK(textstream_push(&t, hangul, 1) == 0 && t.safe == 0);
-    CHECK(textstream_push(&t, hangul + 1, 1) == 0 && t.safe == 0);
-    CHECK(textstream_push(&t, hangul + 2, 1) == 0 && t.safe == 3);
-    CHECK(textstream_push(&t, "ST", 2) == 0 && t.safe == 3); /* may become STOP */
-    CHECK(textstream_push(&t, "x", 1) == 0 && t.safe == 6);
-    CHECK(textstream_push(&t, "\xff", 1) == 0 && t.safe == 9 && !memcmp(t.buf + 6, "\xEF\xBF\xBD", 3));
-    /* "끝." split across tokens, the first half of 끝 in one token. */
-    CHECK(textstream_push(&t, "\xEB\x81", 2) == 0 && t.safe == 9);
-    CHECK(textstream_push(&t, "\x9D", 1) == 0 && t.safe == 9);
-    CHECK(textstream_push(&t, ". more", 6) == 1 && t.stopped && t.len == 9 && t.safe == 9);
-    CHECK(textstream_push(&t, "z", 1) == 1 && t.len == 9);
-    textstream_free(&t);
-
-    /* A broken character: its lead byte becomes U+FFFD and the next byte starts afresh. */
-    CHECK(textstream_init(&t, NULL, 0, 0) == 0);
-    CHECK(textstream_push(&t, "\xEA" "A", 2) == 0 && t.len == 4 && !memcmp(t.buf, "\xEF\xBF\xBD" "A", 4));
-    CHECK(textstream_push(&t, "\xEA\xB0", 2) == 0 && t.safe == 4);
-    textstream_finish(&t);
-    CHECK(t.safe == 4 && t.len == 4); /* half a character at the end is dropped */
-    textstream_free(&t);
-
-    CHECK(utf8_valid("한국어 ok", strlen("한국어 ok")));
-    CHECK(!utf8_valid("\xC0\x80", 2));         /* overlong */
-    CHECK(!utf8_valid("\xED\xA0\x80", 3));     /* surrogate */
-    CHECK(!utf8_valid("\xF4\x90\x80\x80", 4)); /* past U+10FFFF */
-    CHECK(!utf8_valid("\xEA\xB0", 2));         /* truncated */
-}
 
 static int parse(const char *body, RequestKind kind, ServeRequest *r, ApiError *e) {
     RequestLimits lim = {.max_tokens_cap = 100, .default_max_tokens = 16};
@@ -287,7 +254,6 @@ static void test_scheduler(void) {
 
 int main(void) {
     const char *tmp = getenv("KRLLM_TMP");
-    test_textstream();
     test_request();
     test_fuzz_corpus();
     test_trainlog(tmp ? tmp : "/tmp");
