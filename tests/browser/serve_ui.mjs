@@ -54,14 +54,25 @@ async function chat(page) {
   // The stop button ends a long reply early and the server cancels its generation.
   const cancelled = await metric("krllm_cancelled_total");
   await page.evaluate(() => { document.getElementById("max_tokens").value = "1024"; });
-  await page.fill("#prompt", "아주 긴 이야기를 들려주세요");
-  await page.click("#send");
-  await page.waitForFunction(() => {
-    const all = document.querySelectorAll(".msg.assistant .body");
-    return all.length === 2 && all[1].textContent.length > 0;
-  });
-  await page.click("#stop");
-  await page.waitForSelector(".msg.assistant[data-state=done] >> nth=1");
+  // A sampled reply can end on its own after a few words; press stop only while one is still
+  // streaming, asking again (a new prompt, a new reply) when it finished first.
+  let stopped = false;
+  for (let attempt = 0; attempt < 8 && !stopped; attempt++) {
+    const n = await page.locator(".msg.assistant").count();
+    await page.fill("#prompt", `아주 긴 이야기를 들려주세요 (${attempt + 1})`);
+    await page.click("#send");
+    await page.waitForFunction((n) => {
+      const all = document.querySelectorAll(".msg.assistant .body");
+      return all.length === n + 1 && all[n].textContent.length > 0;
+    }, n);
+    stopped = await page.evaluate((n) => {
+      if (document.querySelectorAll(".msg.assistant")[n].dataset.state === "done") return false;
+      document.getElementById("stop").click();
+      return true;
+    }, n);
+    await page.waitForSelector(`.msg.assistant[data-state=done] >> nth=${n}`);
+  }
+  if (!stopped) fail("every long reply ended before stop could be pressed");
   if (!(await page.locator("#send").isEnabled())) fail("send is not enabled again after stop");
   for (let i = 0; i < 100 && (await metric("krllm_cancelled_total")) <= cancelled; i++) await page.waitForTimeout(50);
   if ((await metric("krllm_cancelled_total")) <= cancelled) fail("stop did not cancel the generation on the server");
