@@ -105,10 +105,9 @@ int cmd_bench(int argc, char **argv) {
     int nspecs = (int)(sizeof specs / sizeof specs[0]);
     int rc = kr_parse_args(argc, argv, specs, nspecs, "krllm bench (--checkpoint DIR | --model_config FILE) [--precision P...] [--batch B...] [--json]");
     if (rc != 0) {
-        if (rc < 0) kr_print_error();
         strlist_free(&precisions);
         strlist_free(&batches);
-        return rc < 0 ? 2 : 0;
+        return kr_args_exit_status(rc);
     }
     int batch[8], nb = 0, maxb = 1;
     InferPrecision prec[8];

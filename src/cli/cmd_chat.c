@@ -167,9 +167,8 @@ int cmd_chat(int argc, char **argv) {
     specs[GEN_FLAGS_COUNT] = (ArgSpec){"system", ARG_STR, &c.system, "system message that opens the conversation", 0};
     int rc = kr_parse_args(argc, argv, specs, GEN_FLAGS_COUNT + 1, "krllm chat --checkpoint DIR [--system TEXT] [sampling flags]");
     if (rc != 0) {
-        if (rc < 0) kr_print_error();
         strlist_free(&f.stop);
-        return rc < 0 ? 2 : 0;
+        return kr_args_exit_status(rc);
     }
     InferPrecision prec;
     if (gen_flags_apply(&f, &c.req, &prec) != 0 || f.stop.n > 16) {

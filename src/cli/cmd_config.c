@@ -12,10 +12,7 @@ int cmd_config(int argc, char **argv) {
         {"model_config", ARG_STR, &model_config, "model YAML (configs/model_*.yaml)", 1},
     };
     int rc = kr_parse_args(argc, argv, specs, 1, "krllm config --model_config FILE");
-    if (rc != 0) {
-        if (rc < 0) kr_print_error();
-        return rc < 0 ? 2 : 0;
-    }
+    if (rc != 0) return kr_args_exit_status(rc);
     ModelConfig c;
     if (model_config_load(model_config, &c) != 0) {
         kr_print_error();

@@ -115,9 +115,8 @@ int cmd_generate(int argc, char **argv) {
     int rc = kr_parse_args(argc, argv, specs, GEN_FLAGS_COUNT + 3,
                            "krllm generate --checkpoint DIR (--prompt TEXT | --prompts_file FILE) [--max_length N] [sampling flags]");
     if (rc != 0) {
-        if (rc < 0) kr_print_error();
         strlist_free(&f.stop);
-        return rc < 0 ? 2 : 0;
+        return kr_args_exit_status(rc);
     }
     GenRequest req;
     InferPrecision prec;

@@ -45,10 +45,7 @@ int cmd_serve(int argc, char **argv) {
                            "krllm serve --checkpoint DIR [--host 127.0.0.1] [--port 8080] [--api_key KEY] "
                            "[--max_batch N] [--max_tokens_cap N] [--max_body_bytes N] [--logdir DIR] [--precision P] "
                            "[--tokenizer FILE] [--num_threads N]");
-    if (rc != 0) {
-        if (rc < 0) kr_print_error();
-        return rc < 0 ? 2 : 0;
-    }
+    if (rc != 0) return kr_args_exit_status(rc);
     if (!checkpoint && !logdir && !fake_model) {
         kr_error("give --checkpoint DIR (a model to serve) and/or --logdir DIR (a training dashboard)");
         kr_print_error();

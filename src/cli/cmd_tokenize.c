@@ -20,10 +20,7 @@ int cmd_tokenize(int argc, char **argv) {
     };
     int rc = kr_parse_args(argc, argv, specs, sizeof specs / sizeof specs[0],
                            "krllm tokenize --tokenizer FILE.model --input FILE.txt --output FILE.bin");
-    if (rc != 0) {
-        if (rc < 0) kr_print_error();
-        return rc < 0 ? 2 : 0;
-    }
+    if (rc != 0) return kr_args_exit_status(rc);
     if (threads < 1) {
         kr_error("--num_threads must be at least 1");
         kr_print_error();

@@ -42,10 +42,7 @@ int cmd_train(int argc, char **argv) {
     };
     int nspecs = (int)(sizeof specs / sizeof specs[0]);
     int rc = kr_parse_args(argc, argv, specs, nspecs, USAGE);
-    if (rc != 0) {
-        if (rc < 0) kr_print_error();
-        return rc < 0 ? 2 : 0;
-    }
+    if (rc != 0) return kr_args_exit_status(rc);
     TrainerOptions o;
     memset(&o, 0, sizeof o);
     int bad = 0;

@@ -118,3 +118,8 @@ void kr_print_usage(const ArgSpec *specs, int nspecs, const char *usage) {
         printf("  %-28s %s%s\n", left, specs[i].help, specs[i].required ? " (required)" : "");
     }
 }
+
+int kr_args_exit_status(int parse_rc) {
+    if (parse_rc < 0) kr_print_error();
+    return parse_rc < 0 ? 2 : 0;
+}

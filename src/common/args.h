@@ -29,6 +29,9 @@ typedef struct {
  * 1 when --help was given (usage printed to stdout), -1 on error (message recorded). */
 int kr_parse_args(int argc, char **argv, const ArgSpec *specs, int nspecs, const char *usage);
 void kr_print_usage(const ArgSpec *specs, int nspecs, const char *usage);
+/* The exit status of a command whose parse did not succeed: 0 after --help, 2 after a bad flag
+ * (the error is printed). */
+int kr_args_exit_status(int parse_rc);
 /* Whether `name` was given on the command line in the last successful parse of these specs. */
 int kr_arg_given(const char *name);
 
