@@ -64,6 +64,24 @@ template <int HD> __device__ __forceinline__ void load_tile(bf16 *s, const bf16 
     }
 }
 
+/* Double buffering over key tiles: starts copying K/V tile kb+1 into the other half of sK/sV,
+ * then waits until tile kb (in half kb & 1) has landed; the last tile only waits. */
+template <int HD>
+__device__ __forceinline__ void kv_tiles_advance(bf16 *sK, bf16 *sV, const bf16 *gk, const bf16 *gv, int stride, int kb,
+                                                 int last_kb, int T) {
+    constexpr int LD = HD + 8;
+    if (kb < last_kb) {
+        int next = (kb & 1) ^ 1;
+        load_tile<HD>(sK + next * FA_ROWS * LD, gk, stride, (kb + 1) * FA_ROWS, T);
+        load_tile<HD>(sV + next * FA_ROWS * LD, gv, stride, (kb + 1) * FA_ROWS, T);
+        cp_async_commit();
+        cp_async_wait<1>();
+    } else {
+        cp_async_wait<0>();
+    }
+    __syncthreads();
+}
+
 /* acc[16 x 64] = A[16 x HD] . tile[64 x HD]^T (tile rows are the output columns), with this
  * warp's 16 rows of A read from a shared tile at each use (fewer live registers, so more warps
  * fit on a multiprocessor). */
@@ -194,15 +212,7 @@ __global__ void __launch_bounds__(FA_THREADS) flash_fwd_kernel(const bf16 *qkv, 
 
     for (int kb = 0; kb <= last_kb; kb++) {
         int buf = kb & 1;
-        if (kb < last_kb) {
-            load_tile<HD>(sK + (buf ^ 1) * FA_ROWS * LD, gk, stride, (kb + 1) * FA_ROWS, T);
-            load_tile<HD>(sV + (buf ^ 1) * FA_ROWS * LD, gv, stride, (kb + 1) * FA_ROWS, T);
-            cp_async_commit();
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();
+        kv_tiles_advance<HD>(sK, sV, gk, gv, stride, kb, last_kb, T);
         if (kb == 0) {
             int lane16 = lane % 16;
 #pragma unroll
@@ -325,15 +335,7 @@ __global__ void __launch_bounds__(FA_THREADS, 4) flash_dq_kernel(const bf16 *qkv
 
     for (int kb = 0; kb <= qb; kb++) {
         int buf = kb & 1;
-        if (kb < qb) {
-            load_tile<HD>(sK + (buf ^ 1) * FA_ROWS * LD, gk, stride, (kb + 1) * FA_ROWS, T);
-            load_tile<HD>(sV + (buf ^ 1) * FA_ROWS * LD, gv, stride, (kb + 1) * FA_ROWS, T);
-            cp_async_commit();
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();
+        kv_tiles_advance<HD>(sK, sV, gk, gv, stride, kb, qb, T);
         float s[8][4], dp[8][4];
         mma_abt_s<HD>(s, sQ, warp, sK + buf * FA_ROWS * LD);
         mma_abt_s<HD>(dp, sO, warp, sV + buf * FA_ROWS * LD);
