@@ -275,7 +275,10 @@ static int clean_document(const PrepareOptions *o, Worker *w, const char *text, 
     } else {
         m = markup_strip_tags(text, n, w->a);
         m = markup_decode_entities(w->a, m, w->a);
-        if (kind == DOC_WIKI_EXTRACTED) m = wikitext_tidy_parentheses(w->a, m, w->a);
+        if (kind == DOC_WIKI_EXTRACTED) {
+            m = wikiextractor_drop_placeholders(w->a, m, w->a);
+            m = wikitext_tidy_parentheses(w->a, m, w->a);
+        }
     }
     const char *clean;
     size_t clen;

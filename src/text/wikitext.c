@@ -332,6 +332,37 @@ size_t wikitext_tidy_parentheses(const char *in, size_t n, char *out) {
     return o;
 }
 
+/* Length of a "formula_N" / "codice_N" placeholder starting at in[i] (0 if none): the word must
+ * not continue a longer identifier on either side. */
+static size_t placeholder_length(const char *in, size_t n, size_t i) {
+    static const char *const names[] = {"formula_", "codice_"};
+    if (i > 0 && (isalnum((unsigned char)in[i - 1]) || in[i - 1] == '_')) return 0;
+    for (int k = 0; k < 2; k++) {
+        size_t len = strlen(names[k]), j = i + len;
+        if (j >= n || memcmp(in + i, names[k], len) != 0 || !isdigit((unsigned char)in[j])) continue;
+        while (j < n && isdigit((unsigned char)in[j])) j++;
+        if (j < n && (isalnum((unsigned char)in[j]) || in[j] == '_')) return 0;
+        return j - i;
+    }
+    return 0;
+}
+
+size_t wikiextractor_drop_placeholders(const char *in, size_t n, char *out) {
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t len = (in[i] == 'f' || in[i] == 'c') ? placeholder_length(in, n, i) : 0;
+        if (len) {
+            i += len;
+            /* "값 formula_3 이다" -> "값 이다", "함수 formula_1는" -> "함수는" (a particle follows) */
+            unsigned char next = i < n ? (unsigned char)in[i] : ' ';
+            if (o > 0 && out[o - 1] == ' ' && (next == ' ' || next == ',' || next == '.' || next >= 0x80)) o--;
+            continue;
+        }
+        out[o++] = in[i++];
+    }
+    return o;
+}
+
 size_t wikitext_to_text(const char *in, size_t n, char *out, char *scratch, int keep_headings) {
     size_t m = strip_comments_and_tags(in, n, scratch);
     m = strip_templates_and_tables(scratch, m, out);

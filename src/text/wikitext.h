@@ -15,6 +15,10 @@ size_t wikitext_to_text(const char *in, size_t n, char *out, char *scratch, int 
  * "(, 1924년)" -> "(1924년)", "（、）" -> "". Safe in place (out == in); returns the new length. */
 size_t wikitext_tidy_parentheses(const char *in, size_t n, char *out);
 
+/* Removes WikiExtractor's placeholders for formulas and code ("formula_7", "codice_2"), which
+ * stand where <math> and <code> were and carry no text. Safe in place; returns the new length. */
+size_t wikiextractor_drop_placeholders(const char *in, size_t n, char *out);
+
 /* Whether the page text is a redirect ("#REDIRECT [[...]]", "#넘겨주기", "#転送"). */
 int wikitext_is_redirect(const char *text, size_t n);
 

@@ -78,6 +78,12 @@ int main(void) {
     size_t tn = wikitext_tidy_parentheses(tidy, strlen(tidy), tidy);
     const char *tidy_want = "제임스 얼 카터 주니어(1924년 10월 1일 ~ )는 알 키미야(al-kimiya)와 서울과 ";
     CHECK_MSG(tn == strlen(tidy_want) && memcmp(tidy, tidy_want, tn) == 0, "got [%.*s]", (int)tn, tidy);
+
+    /* WikiExtractor's formula/code placeholders go; identifiers that merely contain them stay. */
+    char ph[160] = "함수 formula_16는 다음과 같다. 값은 formula_3, codice_12 이다. my_formula_1 formula_x formula_2b";
+    size_t pn = wikiextractor_drop_placeholders(ph, strlen(ph), ph);
+    const char *ph_want = "함수는 다음과 같다. 값은, 이다. my_formula_1 formula_x formula_2b";
+    CHECK_MSG(pn == strlen(ph_want) && memcmp(ph, ph_want, pn) == 0, "got [%.*s]", (int)pn, ph);
     /* nowiki content is text */
     check_wiki("<nowiki>그대로</nowiki> 둔다", "그대로 둔다");
 
