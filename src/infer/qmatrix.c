@@ -10,6 +10,46 @@
 #include <immintrin.h>
 #endif
 
+#if defined(__AVX512F__) && defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#define Q8_DOT 1
+#define Q8_GROUP 64
+/* With int8 dot products, int8 rows are stored in blocks of 4 groups (256 columns) whose 4-byte
+ * chunks are interleaved: 64-byte vector j of a block holds in lane l chunk 4j + l/4 of group
+ * l%4. One dot-product instruction then serves four groups, so a block's int32 sums need one
+ * conversion and one scaled add per output instead of four. Columns after the last whole block
+ * keep their order. Input vectors are rearranged the same way. */
+#define Q8_BLOCK_GROUPS 4
+#define Q8_BLOCK (Q8_BLOCK_GROUPS * Q8_GROUP)
+
+/* Stored position of column i of a block. */
+static int q8_block_pos(int i) {
+    int k = i / 4, group = k / 16, chunk = k % 16;
+    return ((chunk / 4) * 16 + (chunk % 4) * 4 + group) * 4 + i % 4;
+}
+
+static void q8_interleave_row(int8_t *row, int cols) {
+    int8_t tmp[Q8_BLOCK];
+    for (int b0 = 0; b0 + Q8_BLOCK <= cols; b0 += Q8_BLOCK) {
+        memcpy(tmp, row + b0, Q8_BLOCK);
+        for (int i = 0; i < Q8_BLOCK; i++) row[b0 + q8_block_pos(i)] = tmp[i];
+    }
+}
+
+/* Back to column order: output dword 16 g + i (chunk i of group g) is stored at dword
+ * 16 (i / 4) + 4 (i % 4) + g; the four stored vectors are paired so one index serves both. */
+static void q8_deinterleave_block(const int8_t *src, int8_t *dst) {
+    __m512i v0 = _mm512_loadu_si512(src), v1 = _mm512_loadu_si512(src + 64), v2 = _mm512_loadu_si512(src + 128),
+            v3 = _mm512_loadu_si512(src + 192);
+    for (int g = 0; g < Q8_BLOCK_GROUPS; g++) {
+        int idx[16];
+        for (int i = 0; i < 16; i++) idx[i] = (i / 4) % 2 * 16 + (i % 4) * 4 + g;
+        __m512i ix = _mm512_loadu_si512(idx);
+        __m512i lo = _mm512_permutex2var_epi32(v0, ix, v1), hi = _mm512_permutex2var_epi32(v2, ix, v3);
+        _mm512_storeu_si512(dst + g * Q8_GROUP, _mm512_mask_blend_epi32(0xFF00, lo, hi));
+    }
+}
+#endif
+
 static const char *const precision_names[] = {"fp32", "bf16", "int8", "int8_row"};
 
 int infer_precision_parse(const char *s, InferPrecision *out) {
@@ -46,6 +86,9 @@ static void quantize_int8_row(const float *w, int cols, int group, int8_t *q, fl
         scales[gi] = s;
         for (int c = g0; c < g1; c++) q[c] = (int8_t)lrintf(w[c] * inv);
     }
+#ifdef Q8_DOT
+    q8_interleave_row(q, cols);
+#endif
 }
 
 int qmatrix_init(QMatrix *m, const float *w, int rows, int cols, InferPrecision prec) {
@@ -100,6 +143,33 @@ size_t qmatrix_bytes(const QMatrix *m) {
     }
 }
 
+/* Spans of 256 columns: one block of the interleaved int8 layout. */
+#define DEQUANT_SPAN 256
+
+static void dequantize_int8_row(const QMatrix *m, int r, float *o) {
+    const int cols = m->cols;
+    const int8_t *q = m->q + (size_t)r * cols;
+    const float *s = m->scales + (size_t)r * m->groups_per_row;
+#ifdef Q8_DOT
+    int8_t block[Q8_BLOCK];
+#endif
+    for (int c0 = 0; c0 < cols; c0 += DEQUANT_SPAN) {
+        int n = cols - c0 < DEQUANT_SPAN ? cols - c0 : DEQUANT_SPAN;
+        const int8_t *src = q + c0;
+#ifdef Q8_DOT
+        if (n == Q8_BLOCK) {
+            q8_deinterleave_block(src, block);
+            src = block;
+        }
+#endif
+        for (int c = 0; c < n;) {
+            int gi = (c0 + c) / m->group, end = (gi + 1) * m->group - c0 < n ? (gi + 1) * m->group - c0 : n;
+            float sc = s[gi];
+            for (; c < end; c++) o[c0 + c] = (float)src[c] * sc;
+        }
+    }
+}
+
 void qmatrix_dequantize_rows(const QMatrix *m, int r0, int nrows, float *out) {
     int cols = m->cols;
     for (int r = r0; r < r0 + nrows; r++) {
@@ -110,11 +180,7 @@ void qmatrix_dequantize_rows(const QMatrix *m, int r0, int nrows, float *out) {
         } else if (m->prec == PREC_BF16) {
             for (int c = 0; c < cols; c++) o[c] = bf16_to_float(m->bf16[base + c]);
         } else {
-            const float *s = m->scales + (size_t)r * m->groups_per_row;
-            for (int g0 = 0, gi = 0; g0 < cols; g0 += m->group, gi++) {
-                int g1 = g0 + m->group < cols ? g0 + m->group : cols;
-                for (int c = g0; c < g1; c++) o[c] = (float)m->q[base + c] * s[gi];
-            }
+            dequantize_int8_row(m, r, o);
         }
     }
 }
@@ -290,77 +356,118 @@ static void bf16_tiles(const QMatrix *m, int t0, int t1, const BfInput *xp, int 
     }
 }
 
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#ifdef Q8_DOT
 /* int8 weights x int8 activations: the input vectors are quantised like the weights (one scale
- * per 64 values), so each group of 64 products is one VNNI instruction. VNNI multiplies unsigned
- * by signed bytes; the weights are made unsigned by adding 128 (w ^ 0x80) and the excess,
- * 128 * sum(x) per group, is subtracted once per output. */
-#define Q8_DOT 1
-#define Q8_GROUP 64
+ * per 64 values), so each 64 products are one VNNI instruction. VNNI multiplies unsigned by
+ * signed bytes; the weights are made unsigned by adding 128 (w ^ 0x80), and each group's int32
+ * sum starts from minus the excess, 128 * sum(x), so it comes out exact. */
 
 typedef struct {
-    const int8_t *q;      /* [nx][groups * 64], zero padded */
+    const int8_t *q;      /* per block (or group after the whole blocks): [nx][its 64-byte vectors],
+                           * so a tile finds all its vectors at fixed offsets; zero padded */
     const float *scale;   /* [nx][groups] */
-    const float *excess;  /* [nx][groups]: scale * 128 * sum(q) */
-    int groups;
+    const int32_t *start; /* [nx][groups]: -128 * sum(q), the start of each group's int32 sum */
+    int groups, nx;
 } QuantInput;
 
-static void quantize_input(const float *x, int nx, int cols, int groups, int8_t *q, float *scale, float *excess) {
-    for (int b = 0; b < nx; b++)
+/* Offset of input vector b's bytes of group g (whole blocks: of the block starting at g). */
+static size_t q8_input_offset(int g, int b, int nx, int whole_groups) {
+    int span = g < whole_groups ? Q8_BLOCK_GROUPS : 1;
+    return ((size_t)g * nx + (size_t)b * span) * Q8_GROUP;
+}
+
+/* One group of up to 64 input values to int8 (vpmovdb: the values are within [-127, 127]);
+ * returns the sum of the quantised values. */
+static int quantize_group(const float *xs, int n, int8_t *qs, float *scale) {
+    __m512 v[4], amax = _mm512_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        int left = n - 16 * i;
+        __mmask16 k = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+        v[i] = _mm512_maskz_loadu_ps(k, xs + 16 * i);
+        amax = _mm512_max_ps(amax, _mm512_abs_ps(v[i]));
+    }
+    float m = _mm512_reduce_max_ps(amax);
+    __m512 inv = _mm512_set1_ps(m > 0 ? 127.0f / m : 0);
+    __m512i sum = _mm512_setzero_si512();
+    for (int i = 0; i < 4; i++) {
+        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(v[i], inv)); /* nearest, ties to even, as lrintf */
+        sum = _mm512_add_epi32(sum, q);
+        _mm_storeu_si128((__m128i *)(qs + 16 * i), _mm512_cvtepi32_epi8(q));
+    }
+    *scale = m / 127.0f;
+    return _mm512_reduce_add_epi32(sum);
+}
+
+static void quantize_input(const float *x, int nx, int cols, int groups, int8_t *q, float *scale, int32_t *start) {
+    int8_t row[groups * Q8_GROUP];
+    const int whole_groups = cols / Q8_BLOCK * Q8_BLOCK_GROUPS;
+    for (int b = 0; b < nx; b++) {
         for (int g = 0; g < groups; g++) {
-            const float *xs = x + (size_t)b * cols + g * Q8_GROUP;
-            int8_t *qs = q + ((size_t)b * groups + g) * Q8_GROUP;
             int n = cols - g * Q8_GROUP < Q8_GROUP ? cols - g * Q8_GROUP : Q8_GROUP;
-            float amax = 0;
-            for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(xs[i]));
-            float s = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0;
-            int sum = 0;
-            for (int i = 0; i < Q8_GROUP; i++) {
-                int v = i < n ? (int)lrintf(xs[i] * inv) : 0;
-                qs[i] = (int8_t)v;
-                sum += v;
-            }
-            scale[b * groups + g] = s;
-            excess[b * groups + g] = s * 128.0f * (float)sum;
+            float *s = scale + (size_t)b * groups + g;
+            int sum = quantize_group(x + (size_t)b * cols + g * Q8_GROUP, n, row + g * Q8_GROUP, s);
+            start[(size_t)b * groups + g] = -128 * sum;
         }
+        q8_interleave_row(row, cols);
+        for (int g = 0; g < groups; g += g < whole_groups ? Q8_BLOCK_GROUPS : 1)
+            memcpy(q + q8_input_offset(g, b, nx, whole_groups), row + g * Q8_GROUP, (g < whole_groups ? Q8_BLOCK : Q8_GROUP));
+    }
+}
+
+/* Weight scale x input scale for the 4 groups of a block, lane l holding group l % 4. */
+static inline __attribute__((always_inline)) __m512 q8_block_scales(const float *s4) {
+    return _mm512_broadcast_f32x4(_mm_loadu_ps(s4));
 }
 
 static inline __attribute__((always_inline)) void q8_tile(const QMatrix *m, int o, const QuantInput *in, int b0, float *y, const int NR,
                                                           const int NB) {
-    const int cols = m->cols, G = in->groups, per_group = m->groups_per_row > 1;
+    const int cols = m->cols, G = in->groups, per_group = m->groups_per_row > 1, blocks = cols / Q8_BLOCK;
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     __m512 acc[4][4];
     for (int r = 0; r < NR; r++)
         for (int b = 0; b < NB; b++) acc[r][b] = _mm512_setzero_ps();
-    for (int g = 0; g < G; g++) {
+    /* whole blocks: each weight vector is loaded once and applied to every input vector; int32
+     * sums per block, then one conversion and one fused multiply-add per output */
+    for (int blk = 0; blk < blocks; blk++) {
+        int c = blk * Q8_BLOCK, g = blk * Q8_BLOCK_GROUPS;
+        __m512 sx[4];
+        const int8_t *xblk = in->q + q8_input_offset(g, b0, in->nx, blocks * Q8_BLOCK_GROUPS);
+        for (int b = 0; b < NB; b++) sx[b] = q8_block_scales(in->scale + (size_t)(b0 + b) * G + g);
+        for (int r = 0; r < NR; r++) {
+            const int8_t *wr = m->q + (size_t)(o + r) * cols + c;
+            const float *swr = m->scales + (size_t)(o + r) * m->groups_per_row;
+            __m512 sw = per_group ? q8_block_scales(swr + g) : _mm512_set1_ps(swr[0]);
+            __m512i d[4];
+            for (int b = 0; b < NB; b++) d[b] = _mm512_maskz_loadu_epi32(0xF, in->start + (size_t)(b0 + b) * G + g);
+            for (int v = 0; v < Q8_BLOCK_GROUPS; v++) {
+                _mm_prefetch((const char *)(wr + (size_t)PREFETCH_ROWS * cols + v * 64), _MM_HINT_T0);
+                __m512i w = _mm512_xor_si512(_mm512_loadu_si512(wr + v * 64), flip);
+                for (int b = 0; b < NB; b++)
+                    d[b] = _mm512_dpbusd_epi32(d[b], w, _mm512_load_si512(xblk + (b * Q8_BLOCK_GROUPS + v) * Q8_GROUP));
+            }
+            for (int b = 0; b < NB; b++) acc[r][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[b]), _mm512_mul_ps(sw, sx[b]), acc[r][b]);
+        }
+    }
+    /* groups after the last whole block, in column order (the last may be partial) */
+    for (int g = blocks * Q8_BLOCK_GROUPS; g < G; g++) {
         int c = g * Q8_GROUP, left = cols - c;
         __mmask64 k = left >= 64 ? ~0ULL : (1ULL << left) - 1;
-        __m512i xv[4];
         __m512 sx[4];
-        for (int b = 0; b < NB; b++) {
-            xv[b] = _mm512_loadu_si512(in->q + ((size_t)(b0 + b) * G + g) * Q8_GROUP);
-            sx[b] = _mm512_set1_ps(in->scale[(b0 + b) * G + g]);
-        }
+        const int8_t *xg = in->q + q8_input_offset(g, b0, in->nx, blocks * Q8_BLOCK_GROUPS);
+        for (int b = 0; b < NB; b++) sx[b] = _mm512_set1_ps(in->scale[(b0 + b) * G + g]);
         for (int r = 0; r < NR; r++) {
             _mm_prefetch((const char *)(m->q + (size_t)(o + r + PREFETCH_ROWS) * cols + c), _MM_HINT_T0);
             __m512i w = _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, m->q + (size_t)(o + r) * cols + c), flip);
             __m512 sw = _mm512_set1_ps(m->scales[(size_t)(o + r) * m->groups_per_row + (per_group ? g : 0)]);
             for (int b = 0; b < NB; b++) {
-                __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, xv[b]);
+                __m512i d0 = _mm512_maskz_loadu_epi32(0x1, in->start + (size_t)(b0 + b) * G + g);
+                __m512i d = _mm512_dpbusd_epi32(d0, w, _mm512_load_si512(xg + b * Q8_GROUP));
                 acc[r][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sw, sx[b]), acc[r][b]);
             }
         }
     }
-    /* the +128 excess: sum over groups of weight scale x input excess, outside the hot loop */
-    for (int r = 0; r < NR; r++) {
-        const float *sw = m->scales + (size_t)(o + r) * m->groups_per_row;
-        for (int b = 0; b < NB; b++) {
-            const float *e = in->excess + (size_t)(b0 + b) * G;
-            float ex = 0;
-            for (int g = 0; g < G; g++) ex += sw[per_group ? g : 0] * e[g];
-            y[(size_t)(b0 + b) * m->rows + o + r] = _mm512_reduce_add_ps(acc[r][b]) - ex;
-        }
-    }
+    for (int r = 0; r < NR; r++)
+        for (int b = 0; b < NB; b++) y[(size_t)(b0 + b) * m->rows + o + r] = _mm512_reduce_add_ps(acc[r][b]);
 }
 
 #define Q8_TILE_NB(NR)                                          \
@@ -460,10 +567,35 @@ static void matvec_chunk(void *ctx, int c, int thread) {
     matvec_tiles(m, t0, t1, j->x, j->nx, j->ys[k]);
 }
 
-/* Largest rearranged input kept on the stack (bytes); bigger batches use the plain kernel. */
+/* Largest rearranged input kept on the stack (bytes); bigger batches go in slices, so that every
+ * row goes through the same kernel whatever the batch size (and int8 weights stored in blocks are
+ * read by the block kernel only). */
 #define INPUT_STACK_MAX (1 << 18)
 
+/* Bytes of rearranged input per input vector (0: the kernel reads the input as it is). */
+static size_t prepared_input_bytes(const QMatrix *m) {
+#ifdef Q8_DOT
+    if (m->prec >= PREC_INT8) return (size_t)(m->cols + Q8_GROUP - 1) / Q8_GROUP * Q8_GROUP;
+#endif
+#ifdef BF16_PAIR
+    if (m->prec == PREC_BF16) return (size_t)(m->cols + 31) / 32 * 32 * sizeof(BfInput);
+#endif
+    (void)m;
+    return 0;
+}
+
 void qmatrix_matvec_multi(WorkPool *pool, const QMatrix *const *ms, float *const *ys, int count, const float *x, int nx) {
+    size_t row_bytes = prepared_input_bytes(ms[0]);
+    int slice = row_bytes ? (int)(INPUT_STACK_MAX / row_bytes) : nx;
+    if (slice < 1) slice = 1;
+    if (nx > slice) {
+        float *ys_slice[QMATRIX_MULTI_MAX];
+        for (int b0 = 0; b0 < nx; b0 += slice) {
+            for (int k = 0; k < count; k++) ys_slice[k] = ys[k] + (size_t)b0 * ms[k]->rows;
+            qmatrix_matvec_multi(pool, ms, ys_slice, count, x + (size_t)b0 * ms[0]->cols, nx - b0 < slice ? nx - b0 : slice);
+        }
+        return;
+    }
     MatvecJob j = {.ms = ms, .ys = ys, .x = x, .nx = nx, .count = count};
     size_t work = 0;
     for (int k = 0; k < count; k++) {
@@ -472,11 +604,11 @@ void qmatrix_matvec_multi(WorkPool *pool, const QMatrix *const *ms, float *const
         work += (size_t)ms[k]->rows * ms[k]->cols * nx;
     }
 #ifdef Q8_DOT
-    int groups = (ms[0]->cols + Q8_GROUP - 1) / Q8_GROUP;
-    int q8 = ms[0]->prec >= PREC_INT8 && (size_t)nx * groups * Q8_GROUP <= INPUT_STACK_MAX;
+    int q8 = ms[0]->prec >= PREC_INT8, groups = (ms[0]->cols + Q8_GROUP - 1) / Q8_GROUP;
     int8_t xq[q8 ? nx * groups * Q8_GROUP : 1] __attribute__((aligned(64)));
-    float xs[q8 ? nx * groups : 1], xe[q8 ? nx * groups : 1];
-    QuantInput qin = {xq, xs, xe, groups};
+    float xs[q8 ? nx * groups : 1];
+    int32_t xe[q8 ? nx * groups : 1];
+    QuantInput qin = {xq, xs, xe, groups, nx};
     if (q8) {
         quantize_input(x, nx, ms[0]->cols, groups, xq, xs, xe);
         j.qin = &qin;
@@ -484,7 +616,7 @@ void qmatrix_matvec_multi(WorkPool *pool, const QMatrix *const *ms, float *const
 #endif
 #ifdef BF16_PAIR
     int padded = (ms[0]->cols + 31) / 32 * 32;
-    int pair = ms[0]->prec == PREC_BF16 && (size_t)nx * padded * sizeof(BfInput) <= INPUT_STACK_MAX;
+    int pair = ms[0]->prec == PREC_BF16;
     BfInput xp[pair ? nx * padded : 1] __attribute__((aligned(64)));
     if (pair) {
         pair_input(x, nx, ms[0]->cols, padded, xp);

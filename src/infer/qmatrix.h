@@ -27,7 +27,7 @@ typedef struct {
     int rows, cols;
     const float *f32;  /* PREC_FP32: borrowed, never freed */
     uint16_t *bf16;    /* PREC_BF16: rows x cols */
-    int8_t *q;         /* PREC_INT8*: rows x cols */
+    int8_t *q;         /* PREC_INT8*: rows x cols (with VNNI, 256-column blocks interleaved: qmatrix.c) */
     float *scales;     /* PREC_INT8*: rows x groups_per_row */
     int group;         /* PREC_INT8*: columns per scale */
     int groups_per_row;
