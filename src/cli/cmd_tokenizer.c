@@ -108,13 +108,7 @@ typedef struct {
 } TextOut;
 
 static int text_reserve(TextOut *o, size_t more) {
-    if (o->len + more <= o->cap) return 0;
-    size_t cap = o->cap ? o->cap : 1 << 16;
-    while (cap < o->len + more) cap *= 2;
-    char *d = realloc(o->data, cap);
-    if (!d) return kr_error("out of memory");
-    o->data = d, o->cap = cap;
-    return 0;
+    return kr_grow((void **)&o->data, &o->cap, o->len + more, 1, 1 << 16, "output text");
 }
 
 /* Formats one line: ids as decimal numbers (printf is a large share of the time at these speeds)

@@ -105,3 +105,14 @@ void strlist_free(StrList *l) {
     free(l->items);
     memset(l, 0, sizeof *l);
 }
+
+int kr_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first, const char *what) {
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : first;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q) return kr_error("out of memory (%s: %zu items of %zu bytes)", what, need, elem);
+    *p = q;
+    *cap = c;
+    return 0;
+}

@@ -27,6 +27,10 @@ void progress_begin(Progress *p, const char *label, double total, const char *un
 void progress_update(Progress *p, double done);
 void progress_end(Progress *p, double done);
 
+/* Makes room for `need` elements of `elem` bytes in *p (capacity *cap elements, doubled from at
+ * least `first`). Returns 0, or -1 with an out-of-memory message naming `what`. */
+int kr_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first, const char *what);
+
 typedef struct {
     char **items;
     int n, cap;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/util.h"
 
 static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
@@ -48,14 +49,7 @@ int gentext_begin(GenText *ts, const char *const *stops, int num_stops, int repl
 }
 
 static int append(GenText *ts, const void *p, size_t n) {
-    if (ts->len + n + 1 > ts->cap) {
-        size_t cap = ts->cap;
-        while (ts->len + n + 1 > cap) cap *= 2;
-        char *nb = realloc(ts->buf, cap);
-        if (!nb) return kr_error("out of memory");
-        ts->buf = nb;
-        ts->cap = cap;
-    }
+    if (kr_grow((void **)&ts->buf, &ts->cap, ts->len + n + 1, 1, 64, "generated text") != 0) return -1;
     memcpy(ts->buf + ts->len, p, n);
     ts->len += n;
     ts->buf[ts->len] = 0;

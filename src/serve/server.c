@@ -388,14 +388,7 @@ static int append_body(Server *s, Conn *cx, const char *data, size_t n) {
         cx->too_big = 1;
         return 0;
     }
-    if (cx->len + n + 1 > cx->cap) {
-        size_t cap = cx->cap ? cx->cap * 2 : 4096;
-        while (cap < cx->len + n + 1) cap *= 2;
-        char *b = realloc(cx->body, cap);
-        if (!b) return -1;
-        cx->body = b;
-        cx->cap = cap;
-    }
+    if (kr_grow((void **)&cx->body, &cx->cap, cx->len + n + 1, 1, 4096, "request body") != 0) return -1;
     memcpy(cx->body + cx->len, data, n);
     cx->len += n;
     cx->body[cx->len] = 0;

@@ -5,16 +5,10 @@
 #include <utf8proc.h>
 
 #include "common/error.h"
+#include "common/util.h"
 
 static int grow(void **buf, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return 0;
-    size_t cap2 = *cap ? *cap : 4096;
-    while (cap2 < need) cap2 *= 2;
-    void *p = realloc(*buf, cap2 * elem);
-    if (!p) return kr_error("out of memory while normalising text");
-    *buf = p;
-    *cap = cap2;
-    return 0;
+    return kr_grow(buf, cap, need, elem, 4096, "normalising text");
 }
 
 int text_is_hangul(uint32_t cp) {

@@ -250,14 +250,7 @@ typedef struct {
 } DocPieces;
 
 static int grow_bytes(char **buf, size_t *cap, size_t need) {
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 1 << 16;
-    while (c < need) c *= 2;
-    char *p = realloc(*buf, c);
-    if (!p) return kr_error("out of memory");
-    *buf = p;
-    *cap = c;
-    return 0;
+    return kr_grow((void **)buf, cap, need, 1, 1 << 16, "document text");
 }
 
 /* Phase A: markup and normalisation of one document into the worker's clean arena. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/util.h"
 #include "text/readers.h"
 
 /* A block longer than this is handed over in pieces, keeping memory bounded on inputs
@@ -16,14 +17,7 @@ typedef struct {
 } Block;
 
 static int block_add(Block *b, const char *line, size_t n, const char *path) {
-    if (b->len + n + 2 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1 << 16;
-        while (cap < b->len + n + 2) cap *= 2;
-        char *p = realloc(b->buf, cap);
-        if (!p) return kr_error("out of memory reading %s", path);
-        b->buf = p;
-        b->cap = cap;
-    }
+    if (kr_grow((void **)&b->buf, &b->cap, b->len + n + 2, 1, 1 << 16, path) != 0) return -1;
     if (b->len) b->buf[b->len++] = '\n';
     memcpy(b->buf + b->len, line, n);
     b->len += n;

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "common/error.h"
+#include "common/util.h"
 #include "text/readers.h"
 
 #define MAX_FIELDS 256
@@ -76,14 +77,7 @@ static int next_record(LineReader *lr, int csv, Record *r, const char *path) {
         if (r->len + n > MAX_RECORD_BYTES)
             return kr_error("%s: a quoted field opened before line %llu is still open after %zu MB (unbalanced quote?); the rest of this file is skipped",
                             path, (unsigned long long)lr->line_no, MAX_RECORD_BYTES >> 20);
-        if (r->len + n + 2 > r->cap) {
-            size_t cap = r->cap ? r->cap : 4096;
-            while (cap < r->len + n + 2) cap *= 2;
-            char *p = realloc(r->buf, cap);
-            if (!p) return kr_error("out of memory reading %s", path);
-            r->buf = p;
-            r->cap = cap;
-        }
+        if (kr_grow((void **)&r->buf, &r->cap, r->len + n + 2, 1, 4096, path) != 0) return -1;
         if (r->len) r->buf[r->len++] = '\n';
         memcpy(r->buf + r->len, line, n);
         r->len += n;
@@ -169,14 +163,7 @@ static int emit_record(Record *r, int csv, const Selection *sel, ReaderContext *
         int c = sel->cols[k];
         if (c >= nf) continue;
         any = 1;
-        if (out->len + f[c].n + 2 > out->cap) {
-            size_t cap = out->cap ? out->cap : 4096;
-            while (cap < out->len + f[c].n + 2) cap *= 2;
-            char *p = realloc(out->buf, cap);
-            if (!p) return kr_error("out of memory");
-            out->buf = p;
-            out->cap = cap;
-        }
+        if (kr_grow((void **)&out->buf, &out->cap, out->len + f[c].n + 2, 1, 4096, "table fields") != 0) return -1;
         if (out->len) out->buf[out->len++] = '\n';
         memcpy(out->buf + out->len, f[c].s, f[c].n);
         out->len += f[c].n;

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "tokenizer/grow.h"
+#include "common/util.h"
 #include "tokenizer/tok_internal.h"
 
 typedef struct {
@@ -57,7 +57,7 @@ static Cand heap_pop(Cand *h, size_t *n) {
 }
 
 static inline int push_id(EncodeScratch *s, uint32_t id) {
-    if (s->n == s->ids_cap && tok_grow((void **)&s->ids, &s->ids_cap, s->n + 1, sizeof *s->ids, 64, "encoding") != 0) return -1;
+    if (s->n == s->ids_cap && kr_grow((void **)&s->ids, &s->ids_cap, s->n + 1, sizeof *s->ids, 64, "encoding") != 0) return -1;
     s->ids[s->n++] = id;
     return 0;
 }
@@ -71,8 +71,8 @@ static int emit_unknown(const Tokenizer *t, EncodeScratch *s, const char *p, siz
         }
         if (s->n_unk == s->unk_cap) {
             size_t cap = s->unk_cap;
-            if (tok_grow((void **)&s->unk_off, &cap, s->n_unk + 1, sizeof *s->unk_off, 64, "encoding") != 0 ||
-                tok_grow((void **)&s->unk_len, &s->unk_cap, s->n_unk + 1, sizeof *s->unk_len, 64, "encoding") != 0)
+            if (kr_grow((void **)&s->unk_off, &cap, s->n_unk + 1, sizeof *s->unk_off, 64, "encoding") != 0 ||
+                kr_grow((void **)&s->unk_len, &s->unk_cap, s->n_unk + 1, sizeof *s->unk_len, 64, "encoding") != 0)
                 return -1;
         }
         s->unk_off[s->n_unk] = (uint32_t)(p - s->norm), s->unk_len[s->n_unk++] = (uint32_t)len;
@@ -104,7 +104,7 @@ static int encode_word(const Tokenizer *t, EncodeScratch *s, const char *text, s
         int32_t id = char_id(t, text + start, len);
         return id >= 0 ? push_id(s, (uint32_t)id) : emit_unknown(t, s, text + start, len);
     }
-    if (tok_grow(&s->syms, &s->syms_cap, len, sizeof(Sym), 64, "encoding") != 0 || tok_grow(&s->heap, &s->heap_cap, 3 * len + 2, sizeof(Cand), 64, "encoding") != 0)
+    if (kr_grow(&s->syms, &s->syms_cap, len, sizeof(Sym), 64, "encoding") != 0 || kr_grow(&s->heap, &s->heap_cap, 3 * len + 2, sizeof(Cand), 64, "encoding") != 0)
         return -1;
     Sym *sym = s->syms;
     Cand *heap = s->heap;
@@ -145,7 +145,7 @@ static int encode_word_cached(const Tokenizer *t, EncodeScratch *s, const char *
     WordCacheSlot *slot = &s->cache[h & (WORD_CACHE_SLOTS - 1)];
     if (slot->hash == h && slot->len == len && memcmp(slot->text, text + start, len) == 0) {
         if (s->n + slot->n_ids > s->ids_cap &&
-            tok_grow((void **)&s->ids, &s->ids_cap, s->n + slot->n_ids, sizeof *s->ids, 64, "encoding") != 0)
+            kr_grow((void **)&s->ids, &s->ids_cap, s->n + slot->n_ids, sizeof *s->ids, 64, "encoding") != 0)
             return -1;
         memcpy(s->ids + s->n, slot->ids, slot->n_ids * sizeof *s->ids);
         s->n += slot->n_ids;
@@ -170,7 +170,7 @@ int tokenizer_encode_scratch(const Tokenizer *t, const char *text, size_t len, E
         memset(s->cache, 0, WORD_CACHE_SLOTS * sizeof *s->cache);
         s->cache_owner = t;
     }
-    if (tok_grow((void **)&s->norm, &s->norm_cap, NORMALIZE_BOUND(len), 1, 4096, "encoding") != 0) return -1;
+    if (kr_grow((void **)&s->norm, &s->norm_cap, NORMALIZE_BOUND(len), 1, 4096, "encoding") != 0) return -1;
     size_t nlen = normalize_text(&t->norm, text, len, s->norm);
     size_t pos = 0;
     TextSpan sp;

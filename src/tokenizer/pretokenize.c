@@ -10,7 +10,6 @@
 #include "common/util.h"
 #include "data/shard.h"
 #include "tokenizer/encode_parallel.h"
-#include "tokenizer/grow.h"
 #include "tokenizer/line_blocks.h"
 
 /* One share's ids and where each of its lines ends. */
@@ -24,8 +23,8 @@ typedef struct {
 static int append_line(void *out, const Tokenizer *t, const EncodeScratch *s) {
     (void)t;
     IdsOut *o = out;
-    if (tok_grow((void **)&o->ids, &o->cap_ids, o->n_ids + s->n, sizeof *o->ids, 4096, "token ids") != 0 ||
-        tok_grow((void **)&o->line_end, &o->cap_lines, o->n_lines + 1, sizeof *o->line_end, 4096, "lines") != 0)
+    if (kr_grow((void **)&o->ids, &o->cap_ids, o->n_ids + s->n, sizeof *o->ids, 4096, "token ids") != 0 ||
+        kr_grow((void **)&o->line_end, &o->cap_lines, o->n_lines + 1, sizeof *o->line_end, 4096, "lines") != 0)
         return -1;
     if (s->n) memcpy(o->ids + o->n_ids, s->ids, s->n * sizeof *s->ids); /* s->ids may be NULL when empty */
     o->n_ids += s->n;

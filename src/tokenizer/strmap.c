@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "common/error.h"
-#include "tokenizer/grow.h"
+#include "common/util.h"
 
 int strmap_init(StrMap *m, size_t expected) {
     memset(m, 0, sizeof *m);
@@ -48,8 +48,8 @@ int64_t *strmap_upsert(StrMap *m, const char *key, size_t len, int64_t init, int
         }
     }
     if (m->arena_len + len > UINT32_MAX || m->n + 1 >= UINT32_MAX ||
-        tok_grow((void **)&m->arena, &m->arena_cap, m->arena_len + len, 1, 4096, "string table") != 0 ||
-        tok_grow((void **)&m->entries, &m->entries_cap, m->n + 1, sizeof *m->entries, 64, "string table") != 0) {
+        kr_grow((void **)&m->arena, &m->arena_cap, m->arena_len + len, 1, 4096, "string table") != 0 ||
+        kr_grow((void **)&m->entries, &m->entries_cap, m->n + 1, sizeof *m->entries, 64, "string table") != 0) {
         kr_error("out of memory (string table of %zu entries)", m->n);
         return NULL;
     }

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "tokenizer/grow.h"
+#include "common/util.h"
 #include "tokenizer/normalize.h"
 #include "tokenizer/unicode_script.h"
 #include "tokenizer/word_count.h"
@@ -72,9 +72,9 @@ static int add_symbol(Bpe *b, const char *text, size_t len, int chars, int scrip
     size_t cap = b->cap_syms;
     if (b->n_syms + 1 > cap) {
         size_t c1 = cap, c2 = cap, c3 = cap, c4 = cap;
-        if (tok_grow((void **)&b->sym_entry, &c1, b->n_syms + 1, sizeof *b->sym_entry, 64, "BPE trainer") ||
-            tok_grow((void **)&b->sym_chars, &c2, b->n_syms + 1, 1, 64, "BPE trainer") || tok_grow((void **)&b->sym_ws, &c3, b->n_syms + 1, 1, 64, "BPE trainer") ||
-            tok_grow((void **)&b->sym_script, &c4, b->n_syms + 1, 1, 64, "BPE trainer"))
+        if (kr_grow((void **)&b->sym_entry, &c1, b->n_syms + 1, sizeof *b->sym_entry, 64, "BPE trainer") ||
+            kr_grow((void **)&b->sym_chars, &c2, b->n_syms + 1, 1, 64, "BPE trainer") || kr_grow((void **)&b->sym_ws, &c3, b->n_syms + 1, 1, 64, "BPE trainer") ||
+            kr_grow((void **)&b->sym_script, &c4, b->n_syms + 1, 1, 64, "BPE trainer"))
             return -1;
         b->cap_syms = (uint32_t)c1;
     }
@@ -127,7 +127,7 @@ static uint32_t pair_get(Bpe *b, uint32_t x, uint32_t y) {
     for (; b->pm_keys[i] != UINT64_MAX; i = (i + 1) & b->pm_mask)
         if (b->pm_keys[i] == k) return b->pm_vals[i];
     size_t cap = b->cap_pairs;
-    if (tok_grow((void **)&b->pairs, &cap, b->n_pairs + 1, sizeof *b->pairs, 64, "BPE trainer") != 0) return UINT32_MAX;
+    if (kr_grow((void **)&b->pairs, &cap, b->n_pairs + 1, sizeof *b->pairs, 64, "BPE trainer") != 0) return UINT32_MAX;
     b->cap_pairs = (uint32_t)cap;
     uint32_t idx = b->n_pairs++;
     memset(&b->pairs[idx], 0, sizeof b->pairs[idx]);
@@ -162,7 +162,7 @@ static int pair_inc(Bpe *b, uint32_t x, uint32_t y, uint32_t word, int64_t freq)
     }
     if (p->touched_at != b->iter) {
         p->touched_at = b->iter;
-        if (tok_grow((void **)&b->touched, &b->cap_touched, b->n_touched + 1, sizeof *b->touched, 64, "BPE trainer") != 0) return -1;
+        if (kr_grow((void **)&b->touched, &b->cap_touched, b->n_touched + 1, sizeof *b->touched, 64, "BPE trainer") != 0) return -1;
         b->touched[b->n_touched++] = idx;
     }
     return 0;
@@ -196,7 +196,7 @@ static void sift_down(HeapItem *h, size_t n, size_t i) {
 }
 
 static int heap_push(Bpe *b, uint32_t idx) {
-    if (tok_grow((void **)&b->heap, &b->cap_heap, b->n_heap + 1, sizeof *b->heap, 64, "BPE trainer") != 0) return -1;
+    if (kr_grow((void **)&b->heap, &b->cap_heap, b->n_heap + 1, sizeof *b->heap, 64, "BPE trainer") != 0) return -1;
     const Pair *p = &b->pairs[idx];
     HeapItem item = {p->count, p->a, p->b, idx};
     size_t i = b->n_heap++;
@@ -287,7 +287,7 @@ static int choose_characters(Bpe *b, const StrMap *words, double coverage, StrMa
 static int build_words(Bpe *b, const StrMap *words, const StrMap *chars) {
     size_t total = 0, cap_words = 0, cap_pool = 0;
     for (size_t i = 0; i < words->n; i++) total += words->entries[i].key_len;
-    if (tok_grow((void **)&b->pool, &cap_pool, total / 2 + 1, sizeof *b->pool, 64, "BPE trainer") != 0) return -1;
+    if (kr_grow((void **)&b->pool, &cap_pool, total / 2 + 1, sizeof *b->pool, 64, "BPE trainer") != 0) return -1;
     size_t used = 0;
     size_t c1 = 0, c2 = 0, c3 = 0;
     for (size_t i = 0; i < words->n; i++) {
@@ -303,10 +303,10 @@ static int build_words(Bpe *b, const StrMap *words, const StrMap *chars) {
             }
             if (id < 0) { /* end of a segment */
                 if (used - seg >= 2) {
-                    if (tok_grow((void **)&b->word_off, &cap_words, b->n_words + 1, sizeof *b->word_off, 64, "BPE trainer") ||
-                        tok_grow((void **)&b->word_len, &c1, b->n_words + 1, sizeof *b->word_len, 64, "BPE trainer") ||
-                        tok_grow((void **)&b->word_freq, &c2, b->n_words + 1, sizeof *b->word_freq, 64, "BPE trainer") ||
-                        tok_grow((void **)&b->word_stamp, &c3, b->n_words + 1, sizeof *b->word_stamp, 64, "BPE trainer"))
+                    if (kr_grow((void **)&b->word_off, &cap_words, b->n_words + 1, sizeof *b->word_off, 64, "BPE trainer") ||
+                        kr_grow((void **)&b->word_len, &c1, b->n_words + 1, sizeof *b->word_len, 64, "BPE trainer") ||
+                        kr_grow((void **)&b->word_freq, &c2, b->n_words + 1, sizeof *b->word_freq, 64, "BPE trainer") ||
+                        kr_grow((void **)&b->word_stamp, &c3, b->n_words + 1, sizeof *b->word_stamp, 64, "BPE trainer"))
                         return -1;
                     b->word_off[b->n_words] = seg;
                     b->word_len[b->n_words] = (uint32_t)(used - seg);
@@ -319,7 +319,7 @@ static int build_words(Bpe *b, const StrMap *words, const StrMap *chars) {
                 seg = used;
                 if (p == e->key_len) break;
             } else {
-                if (tok_grow((void **)&b->pool, &cap_pool, used + 1, sizeof *b->pool, 64, "BPE trainer") != 0) return -1;
+                if (kr_grow((void **)&b->pool, &cap_pool, used + 1, sizeof *b->pool, 64, "BPE trainer") != 0) return -1;
                 b->pool[used++] = (uint32_t)id;
             }
             p += cl;
@@ -337,7 +337,7 @@ static int count_initial_pairs(Bpe *b) {
             if (pair_inc(b, s[i], s[i + 1], w, b->word_freq[w]) != 0) return -1;
     }
     b->n_touched = 0;
-    if (tok_grow((void **)&b->heap, &b->cap_heap, b->n_pairs + 1, sizeof *b->heap, 64, "BPE trainer") != 0) return -1;
+    if (kr_grow((void **)&b->heap, &b->cap_heap, b->n_pairs + 1, sizeof *b->heap, 64, "BPE trainer") != 0) return -1;
     for (uint32_t i = 0; i < b->n_pairs; i++) {
         const Pair *p = &b->pairs[i];
         b->heap[b->n_heap++] = (HeapItem){p->count, p->a, p->b, i};
