@@ -8,7 +8,11 @@ NATIVE ?= 1
 UNAME  := $(shell uname -s)
 NVCC   ?= $(shell command -v nvcc 2>/dev/null)
 CU_SRC := $(shell find src -name '*.cu' 2>/dev/null | sort)
-CUDA   ?= $(if $(and $(NVCC),$(CU_SRC)),1,0)
+# The toolkit root is the first candidate holding both the runtime header and library: nvcc may be a
+# wrapper script outside the toolkit (/usr/local/bin/nvcc), so its own folder is only a last guess.
+CUDA_CANDIDATES := $(CUDA_HOME) /usr/local/cuda $(if $(NVCC),$(abspath $(dir $(realpath $(NVCC)))..))
+CUDA_ROOT := $(firstword $(foreach d,$(CUDA_CANDIDATES),$(if $(and $(wildcard $(d)/include/cuda_runtime.h),$(wildcard $(d)/lib64/libcudart.so)),$(d))))
+CUDA   ?= $(if $(and $(NVCC),$(CU_SRC),$(CUDA_ROOT)),1,0)
 
 CC      ?= gcc
 CFLAGS  := -std=gnu11 -Wall -Wextra -O3 -g -fopenmp -Isrc -MMD -MP $(EXTRA_CFLAGS)
@@ -42,12 +46,14 @@ ifeq ($(CUDA),1)
   # The CUDA backend is a plugin (libkrllm_cuda.so next to the build) that krllm loads only for
   # --device cuda, so the CPU paths never map the large CUDA libraries. It calls back into the
   # executable for error reporting, hence -rdynamic.
-  CUDA_HOME := $(abspath $(dir $(NVCC))..)
-  CFLAGS    += -DKR_CUDA -DKR_CUDA_LIB_DIR='"$(abspath $(BUILD))"' -I$(CUDA_HOME)/include
+  ifeq ($(CUDA_ROOT),)
+    $(error CUDA=1 but no CUDA toolkit with include/cuda_runtime.h and lib64/libcudart.so was found; set CUDA_HOME)
+  endif
+  CFLAGS    += -DKR_CUDA -DKR_CUDA_LIB_DIR='"$(abspath $(BUILD))"' -I$(CUDA_ROOT)/include
   LDFLAGS   += -rdynamic
   LDLIBS    += -ldl
   CU_OBJ    := $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
-  CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcudart -lcublasLt -lcublas -lstdc++
+  CUDA_LIBS := -L$(CUDA_ROOT)/lib64 -lcudart -lcublasLt -lcublas -lstdc++
   NVFLAGS   := -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a -lineinfo -Xcompiler -fPIC,-Wall
 endif
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
