@@ -14,4 +14,8 @@ ldd $bins | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
   while read -r name path; do cp -L "$path" ".devcarry/lib/$name"; done
 cp ../shared/anchors/torch_llama_bench.py .devcarry/ 2>/dev/null || cp /work/shared/anchors/torch_llama_bench.py .devcarry/
 [ -f .devcarry/ko_text.txt ] || bzip2 -dc ../shared/data/ko/wiki/kowiki-2020-wikiextractor-AA-wiki_00-24.txt.bz2 | head -c 3000000 > .devcarry/ko_text.txt
+# the demo's token shards, for the overfitting sanity check (configs/training_sanity.yaml)
+if [ -f runs/demo/tokens/train.bin ]; then
+  mkdir -p .devcarry/tokens && cp runs/demo/tokens/train.bin runs/demo/tokens/val.bin .devcarry/tokens/
+fi
 du -sh .devcarry

@@ -18,6 +18,7 @@ extern "C" {
 }
 #include "backend/cuda/gemm.cuh"
 #include "backend/cuda/kernels.cuh"
+#include "backend/cuda/tensor_core.cuh"
 
 static Rng rng;
 static int failures, checks;
@@ -246,7 +247,68 @@ template <typename T> static void check_gemm(GemmCtx *g) {
     for (void *p : ps) cudaFree(p);
 }
 
-template <typename T> static void check_attention(int B, int S, int H, int KV, int hd, int simple) {
+/* ---- the wgmma building block: C[64 x 64] = A[64 x 64] . B with B a swizzled shared tile ---- */
+
+__global__ void wgmma_probe_kernel(const bf16 *A, const bf16 *tile_rows, float *C, int major, int lbo, int sbo) {
+    __shared__ __align__(1024) unsigned char tile[WG_TILE_BYTES];
+    load_tile_sw(tile, tile_rows, 64, 0, 64, threadIdx.x, WG_THREADS);
+    cp_async_commit();
+    tiles_ready<0>();
+    int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+    uint32_t af[4][4];
+    load_a_frags(af, A, 64, warp * 16, 64);
+    float acc[8][4] = {};
+    uint64_t desc = wg_desc(tile, lbo, sbo);
+    wg_fence();
+    for (int kk = 0; kk < 4; kk++) {
+        if (major == WG_KMAJOR) wgmma_m64n64k16<WG_KMAJOR>(acc, af[kk], desc + 2 * kk, kk > 0);
+        else wgmma_m64n64k16<WG_MNMAJOR>(acc, af[kk], desc + 128 * kk, kk > 0);
+    }
+    wg_commit();
+    wg_wait_all();
+    wg_settle(acc);
+    int r0 = warp * 16 + lane / 4, c2 = 2 * (lane % 4);
+    for (int j = 0; j < 8; j++)
+        for (int e = 0; e < 4; e++) C[(r0 + 8 * (e / 2)) * 64 + 8 * j + c2 + (e & 1)] = acc[j][e];
+}
+
+/* Runs the product with the descriptor offsets wg_product uses; on a mismatch, names the
+ * (leading, stride) byte offsets that would have matched, to point at the fix. */
+static void check_wgmma(int major) {
+    auto A = rounded<bf16>(randn(64 * 64, 1.f)), Bt = rounded<bf16>(randn(64 * 64, 1.f));
+    std::vector<float> ref(64 * 64, 0.f);
+    for (int m = 0; m < 64; m++)
+        for (int n = 0; n < 64; n++) {
+            double acc = 0;
+            for (int k = 0; k < 64; k++) acc += (double)A[m * 64 + k] * (major == WG_KMAJOR ? Bt[n * 64 + k] : Bt[k * 64 + n]);
+            ref[m * 64 + n] = (float)acc;
+        }
+    bf16 *d_A = up<bf16>(A), *d_B = up<bf16>(Bt);
+    float *d_C = up<float>(std::vector<float>(64 * 64, NAN));
+    auto run = [&](int lbo, int sbo) {
+        wgmma_probe_kernel<<<1, WG_THREADS>>>(d_A, d_B, d_C, major, lbo, sbo);
+        CUDA_OK(cudaGetLastError());
+        CUDA_OK(cudaDeviceSynchronize());
+        return rel_err(down(d_C, ref.size()), ref);
+    };
+    int lbo = major == WG_KMAJOR ? 1 : 64;
+    double err = run(lbo, 64);
+    expect(major == WG_KMAJOR ? "wgmma m64n64k16, B K-major (128B swizzle)" : "wgmma m64n64k16, B MN-major (128B swizzle)",
+           err, 1e-5);
+    if (!(err <= 1e-5)) {
+        const int offs[] = {1, 8, 16, 32, 64, 128, 256, 512};
+        for (int l : offs)
+            for (int s : offs)
+                if (run(l, s) <= 1e-5) printf("INFO  wgmma major %d matches with lbo %d sbo %d (16-byte units)\n", major, l, s);
+    }
+    cudaFree(d_A);
+    cudaFree(d_B);
+    cudaFree(d_C);
+}
+
+/* path: the portable kernels, the dispatch, or the wgmma flash kernels */
+enum { ATTN_PORTABLE, ATTN_DISPATCH, ATTN_WGMMA };
+template <typename T> static void check_attention(int B, int S, int H, int KV, int hd, int path) {
     int w = (H + 2 * KV) * hd, N = B * S;
     auto qkv = rounded<T>(randn((size_t)N * w, 1.f)), dout = rounded<T>(randn((size_t)N * H * hd, 1.f));
     std::vector<float> o((size_t)N * H * hd), probs((size_t)B * H * S * S), dqkv((size_t)N * w), scratch((size_t)64 * S * S);
@@ -259,9 +321,12 @@ template <typename T> static void check_attention(int B, int S, int H, int KV, i
     CUDA_OK(cudaMalloc(&d_lse, (size_t)N * H * 4));
     CUDA_OK(cudaMalloc(&d_dsum, (size_t)N * H * 4));
     AttnShape a = {B, S, H, KV, hd};
-    if (simple) {
+    if (path == ATTN_PORTABLE) {
         OK(k_attention_fwd_simple<T>(d_qkv, d_o, d_lse, a, 0));
         OK(k_attention_bwd_simple<T>(d_qkv, d_o, d_dout, d_lse, d_dsum, d_dqkv, a, 0));
+    } else if (path == ATTN_WGMMA) {
+        OK(k_flash_fwd_wgmma((bf16 *)d_qkv, (bf16 *)d_o, d_lse, a, 0));
+        OK(k_flash_bwd_wgmma((bf16 *)d_qkv, (bf16 *)d_o, (bf16 *)d_dout, d_lse, d_dsum, (bf16 *)d_dqkv, a, 0));
     } else {
         OK(k_attention_fwd<T>(d_qkv, d_o, d_lse, a, 0));
         OK(k_attention_bwd<T>(d_qkv, d_o, d_dout, d_lse, d_dsum, d_dqkv, a, 0));
@@ -276,7 +341,7 @@ template <typename T> static void check_attention(int B, int S, int H, int KV, i
             rp[part].push_back(dqkv[(size_t)n * w + j]);
         }
     char what[96];
-    const char *kind = simple ? "portable" : "dispatch";
+    const char *kind = path == ATTN_PORTABLE ? "portable" : path == ATTN_WGMMA ? "wgmma" : "dispatch";
     snprintf(what, sizeof what, "attention %s B%d T%d H%d/%d hd%d: out", kind, B, S, H, KV, hd);
     expect(L<T>(what), rel_err(down(d_o, o.size()), o), tol_of<T>());
     const char *names[3] = {"dq", "dk", "dv"};
@@ -548,12 +613,18 @@ int main(int argc, char **argv) {
     }
     check_cross_entropy<float>();
     check_cross_entropy<bf16>();
-    check_attention<float>(2, 100, 4, 2, 32, 1);
-    check_attention<float>(1, 70, 6, 3, 64, 1);
-    check_attention<bf16>(2, 100, 4, 2, 32, 1);
-    check_attention<bf16>(2, 300, 4, 1, 64, 0);
-    check_attention<bf16>(1, 520, 8, 2, 64, 0);
-    check_attention<bf16>(1, 200, 8, 2, 128, 0);
+    check_wgmma(WG_KMAJOR);
+    check_wgmma(WG_MNMAJOR);
+    check_attention<float>(2, 100, 4, 2, 32, ATTN_PORTABLE);
+    check_attention<float>(1, 70, 6, 3, 64, ATTN_PORTABLE);
+    check_attention<bf16>(2, 100, 4, 2, 32, ATTN_PORTABLE);
+    check_attention<bf16>(2, 300, 4, 1, 64, ATTN_DISPATCH);
+    check_attention<bf16>(1, 520, 8, 2, 64, ATTN_DISPATCH);
+    check_attention<bf16>(2, 64, 2, 2, 64, ATTN_DISPATCH);
+    check_attention<bf16>(1, 200, 8, 2, 128, ATTN_DISPATCH);
+    check_attention<bf16>(2, 300, 4, 1, 64, ATTN_WGMMA);
+    check_attention<bf16>(1, 520, 8, 2, 64, ATTN_WGMMA);
+    check_attention<bf16>(2, 64, 2, 2, 64, ATTN_WGMMA);
     for (int tied = 0; tied < 2; tied++)
         for (int mp = 0; mp < 2; mp++) check_model(tied, mp);
     check_resume(0);

@@ -12,47 +12,12 @@
 #include <stdint.h>
 
 #include "backend/cuda/kernels.cuh"
+#include "backend/cuda/tensor_core.cuh"
 
 #define FA_ROWS 64
 #define FA_THREADS 128
 #define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
-
-__device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
-
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const void *p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_addr(p)));
-}
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const void *p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_addr(p)));
-}
-/* d += a b */
-__device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-/* 2^x on the special-function unit (flush-to-zero; inputs here are <= 0 or -inf). */
-__device__ __forceinline__ float fast_exp2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
-}
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&v);
-}
-__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem),
-                 "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
-template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
 /* Copies rows row0 .. row0+63 (zero-filling rows >= T) of a [T, ld] matrix into a padded tile. */
 template <int HD> __device__ __forceinline__ void load_tile(bf16 *s, const bf16 *g, int ld, int row0, int T) {
@@ -468,7 +433,312 @@ static int flash_bwd(const bf16 *qkv, const bf16 *o, const bf16 *dout, const flo
     return 0;
 }
 
+/* ---- Hopper kernels: warpgroup MMA (wgmma.mma_async, sm_90a) ----
+ *
+ * A warpgroup (4 consecutive warps, 128 threads) owns 64 rows. Every product has its A operand
+ * in registers (Q, dO, K or V rows loaded once, or probabilities converted from an accumulator)
+ * and its B operand as a 64 x 64 bf16 tile in shared memory, stored with the 128-byte swizzle:
+ * 16-byte chunk c of row r sits at r * 128 + ((c ^ (r % 8)) * 16), tiles 1024-byte aligned. The
+ * same tile serves as B = tile^T ("K-major": tile rows are the output columns, e.g. S = Q K^T)
+ * and as B = tile ("MN-major": tile rows run along the reduction, e.g. O += P V). Accumulators
+ * have the mma.sync layout per warp (acc[j][e]: row 16 * warp + g + 8 * (e / 2), column
+ * 8 j + 2 c + e % 2), so the softmax code is the same as above. */
+/* Forward: a block of WGF_WGS warpgroups owns 64 * WGF_WGS query rows and walks the key tiles
+ * up to the diagonal, K and V double-buffered. */
+#define WGF_WGS 2
+__global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(const bf16 *qkv, bf16 *o, float *lse,
+                                                                             AttnShape a, float scale_log2) {
+    extern __shared__ unsigned char smem_raw_wg[];
+    unsigned char *sK = smem_aligned_1k(smem_raw_wg), *sV = sK + 2 * WG_TILE_BYTES;
+    const int HD = 64, nthreads = WG_THREADS * WGF_WGS;
+    int qb = gridDim.x - 1 - blockIdx.x; /* longest rows first */
+    int h = blockIdx.y % a.H, b = blockIdx.y / a.H, kvh = h / (a.H / a.KV);
+    int stride = (a.H + 2 * a.KV) * HD, T = a.T;
+    const bf16 *base = qkv + (size_t)b * T * stride;
+    const bf16 *gq = base + h * HD, *gk = base + (a.H + kvh) * HD, *gv = base + (a.H + a.KV + kvh) * HD;
+    int tid = threadIdx.x, wg = tid / WG_THREADS, warp = (tid / 32) % 4, lane = tid & 31, g = lane >> 2, c = lane & 3;
+    int q0 = qb * FA_ROWS * WGF_WGS, wg_row0 = q0 + wg * FA_ROWS, warp_row0 = wg_row0 + warp * 16;
+    int last_kb = min(T - 1, q0 + FA_ROWS * WGF_WGS - 1) / FA_ROWS;
+
+    load_tile_sw(sK, gk, stride, 0, T, tid, nthreads);
+    load_tile_sw(sV, gv, stride, 0, T, tid, nthreads);
+    cp_async_commit();
+    uint32_t qf[4][4], pf[4][4];
+    load_a_frags(qf, gq, stride, warp_row0, T);
+    float acc[8][4], s[8][4], m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+#pragma unroll
+    for (int j = 0; j < 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+
+    for (int kb = 0; kb <= last_kb; kb++) {
+        int buf = kb & 1;
+        if (kb < last_kb) {
+            load_tile_sw(sK + (buf ^ 1) * WG_TILE_BYTES, gk, stride, (kb + 1) * FA_ROWS, T, tid, nthreads);
+            load_tile_sw(sV + (buf ^ 1) * WG_TILE_BYTES, gv, stride, (kb + 1) * FA_ROWS, T, tid, nthreads);
+            cp_async_commit();
+            tiles_ready<1>();
+        } else {
+            tiles_ready<0>();
+        }
+        /* a warpgroup whose rows all precede this key tile has nothing to do in it */
+        if (kb * FA_ROWS <= wg_row0 + FA_ROWS - 1) {
+            wg_fence();
+            wg_product<WG_KMAJOR>(s, qf, sK + buf * WG_TILE_BYTES, 0);
+            wg_commit();
+            wg_wait_all();
+            wg_settle(s);
+            int row0 = warp_row0 + g, row1 = row0 + 8;
+            if ((kb + 1) * FA_ROWS - 1 > warp_row0) {
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        int key = kb * FA_ROWS + 8 * j + 2 * c + (e & 1);
+                        if (key > (e < 2 ? row0 : row1)) s[j][e] = -INFINITY;
+                    }
+            }
+            float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                mx0 = fmaxf(mx0, fmaxf(s[j][0], s[j][1]));
+                mx1 = fmaxf(mx1, fmaxf(s[j][2], s[j][3]));
+            }
+            mx0 *= scale_log2;
+            mx1 *= scale_log2;
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+            /* every row sees key 0 in the first tile, so the running max is finite from then on */
+            float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+            float c0 = fast_exp2(m0 - n0), c1 = fast_exp2(m1 - n1);
+            m0 = n0;
+            m1 = n1;
+            float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                s[j][0] = fast_exp2(fmaf(s[j][0], scale_log2, -n0));
+                s[j][1] = fast_exp2(fmaf(s[j][1], scale_log2, -n0));
+                s[j][2] = fast_exp2(fmaf(s[j][2], scale_log2, -n1));
+                s[j][3] = fast_exp2(fmaf(s[j][3], scale_log2, -n1));
+                sum0 += s[j][0] + s[j][1];
+                sum1 += s[j][2] + s[j][3];
+            }
+            l0 = l0 * c0 + sum0;
+            l1 = l1 * c1 + sum1;
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                acc[j][0] *= c0;
+                acc[j][1] *= c0;
+                acc[j][2] *= c1;
+                acc[j][3] *= c1;
+            }
+            acc_to_a_frags(pf, s);
+            wg_fence();
+            wg_product<WG_MNMAJOR>(acc, pf, sV + buf * WG_TILE_BYTES, 1);
+            wg_commit();
+            wg_wait_all();
+            wg_settle(acc);
+        }
+        __syncthreads(); /* the next iteration's prefetch overwrites this buffer */
+    }
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    int ostride = a.H * HD, row0 = warp_row0 + g, row1 = row0 + 8;
+    store_acc_rows(o + (size_t)b * T * ostride + h * HD, ostride, warp_row0, T, acc, 1.f / l0, 1.f / l1);
+    if (c == 0) {
+        if (row0 < T) lse[((size_t)b * T + row0) * a.H + h] = (m0 + log2f(l0)) * LN2;
+        if (row1 < T) lse[((size_t)b * T + row1) * a.H + h] = (m1 + log2f(l1)) * LN2;
+    }
+}
+
+/* dq for one 64-row query tile (one warpgroup): S = Q K^T, dP = dO V^T, dS = P (dP - D), dq += dS K. */
+__global__ void __launch_bounds__(WG_THREADS) flash_dq_wgmma_kernel(const bf16 *qkv, const bf16 *dout, const float *lse,
+                                                                   const float *dsum, bf16 *dqkv, AttnShape a, float scale) {
+    extern __shared__ unsigned char smem_raw_wg[];
+    unsigned char *sK = smem_aligned_1k(smem_raw_wg), *sV = sK + 2 * WG_TILE_BYTES;
+    const int HD = 64;
+    int qb = gridDim.x - 1 - blockIdx.x;
+    int h = blockIdx.y % a.H, b = blockIdx.y / a.H, kvh = h / (a.H / a.KV);
+    int stride = (a.H + 2 * a.KV) * HD, ostride = a.H * HD, T = a.T;
+    const bf16 *base = qkv + (size_t)b * T * stride;
+    const bf16 *gk = base + (a.H + kvh) * HD, *gv = base + (a.H + a.KV + kvh) * HD;
+    int tid = threadIdx.x, warp = tid / 32, lane = tid & 31, g = lane >> 2, c = lane & 3;
+    float scale_log2 = scale * LOG2E;
+    int warp_row0 = qb * FA_ROWS + warp * 16, row0 = warp_row0 + g, row1 = row0 + 8;
+
+    load_tile_sw(sK, gk, stride, 0, T, tid, WG_THREADS);
+    load_tile_sw(sV, gv, stride, 0, T, tid, WG_THREADS);
+    cp_async_commit();
+    uint32_t qf[4][4], of[4][4], dsf[4][4];
+    load_a_frags(qf, base + h * HD, stride, warp_row0, T);
+    load_a_frags(of, dout + (size_t)b * T * ostride + h * HD, ostride, warp_row0, T);
+    size_t li0 = ((size_t)b * T + row0) * a.H + h, li1 = ((size_t)b * T + row1) * a.H + h;
+    float L0 = row0 < T ? lse[li0] * LOG2E : 0.f, L1 = row1 < T ? lse[li1] * LOG2E : 0.f;
+    float D0 = row0 < T ? dsum[li0] : 0.f, D1 = row1 < T ? dsum[li1] : 0.f;
+    float acc[8][4], s[8][4], dp[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) acc[j][e] = s[j][e] = dp[j][e] = 0.f;
+
+    for (int kb = 0; kb <= qb; kb++) {
+        int buf = kb & 1;
+        if (kb < qb) {
+            load_tile_sw(sK + (buf ^ 1) * WG_TILE_BYTES, gk, stride, (kb + 1) * FA_ROWS, T, tid, WG_THREADS);
+            load_tile_sw(sV + (buf ^ 1) * WG_TILE_BYTES, gv, stride, (kb + 1) * FA_ROWS, T, tid, WG_THREADS);
+            cp_async_commit();
+            tiles_ready<1>();
+        } else {
+            tiles_ready<0>();
+        }
+        const unsigned char *k_t = sK + buf * WG_TILE_BYTES, *v_t = sV + buf * WG_TILE_BYTES;
+        wg_fence();
+        wg_product<WG_KMAJOR>(s, qf, k_t, 0);
+        wg_product<WG_KMAJOR>(dp, of, v_t, 0);
+        wg_commit();
+        wg_wait_all();
+        wg_settle(s);
+        wg_settle(dp);
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int key = kb * FA_ROWS + 8 * j + 2 * c + (e & 1), row = e < 2 ? row0 : row1;
+                float p = (kb == qb && key > row) ? 0.f : fast_exp2(fmaf(s[j][e], scale_log2, -(e < 2 ? L0 : L1)));
+                s[j][e] = p * (dp[j][e] - (e < 2 ? D0 : D1));
+            }
+        acc_to_a_frags(dsf, s);
+        wg_fence();
+        wg_product<WG_MNMAJOR>(acc, dsf, k_t, 1);
+        wg_commit();
+        wg_wait_all();
+        wg_settle(acc);
+        __syncthreads();
+    }
+    store_acc_rows(dqkv + (size_t)b * T * stride + h * HD, stride, warp_row0, T, acc, scale, scale);
+}
+
+/* dk and dv for one 64-row key tile of one kv head (one warpgroup), over every query head of its
+ * group and every query tile at or after it: S^T = K Q^T, P^T = exp(S^T - lse), dP^T = V dO^T,
+ * dS^T = P^T (dP^T - D), dV += P^T dO, dK += dS^T Q. Q and dO tiles are double-buffered. */
+__global__ void __launch_bounds__(WG_THREADS, 2) flash_dkv_wgmma_kernel(const bf16 *qkv, const bf16 *dout, const float *lse,
+                                                                       const float *dsum, bf16 *dqkv, AttnShape a,
+                                                                       float scale) {
+    extern __shared__ unsigned char smem_raw_wg[];
+    unsigned char *sQ = smem_aligned_1k(smem_raw_wg), *sO = sQ + 2 * WG_TILE_BYTES;
+    float *sL = (float *)(sO + 2 * WG_TILE_BYTES), *sD = sL + 2 * FA_ROWS;
+    const int HD = 64;
+    int kb = blockIdx.x;
+    int kvh = blockIdx.y % a.KV, b = blockIdx.y / a.KV, group = a.H / a.KV;
+    int stride = (a.H + 2 * a.KV) * HD, ostride = a.H * HD, T = a.T;
+    const bf16 *base = qkv + (size_t)b * T * stride;
+    int tid = threadIdx.x, warp = tid / 32, lane = tid & 31, g = lane >> 2, c = lane & 3;
+    float scale_log2 = scale * LOG2E;
+    int nq = (T + FA_ROWS - 1) / FA_ROWS, per_head = nq - kb, total = group * per_head;
+    int warp_key0 = kb * FA_ROWS + warp * 16, key0 = warp_key0 + g, key1 = key0 + 8;
+
+    auto issue = [&](int it, int st) {
+        int h = kvh * group + it / per_head, qb = kb + it % per_head;
+        load_tile_sw(sQ + st * WG_TILE_BYTES, base + h * HD, stride, qb * FA_ROWS, T, tid, WG_THREADS);
+        load_tile_sw(sO + st * WG_TILE_BYTES, dout + (size_t)b * T * ostride + h * HD, ostride, qb * FA_ROWS, T, tid,
+                     WG_THREADS);
+        cp_async_commit();
+        for (int r = tid; r < FA_ROWS; r += WG_THREADS) {
+            int q = qb * FA_ROWS + r;
+            size_t li = ((size_t)b * T + q) * a.H + h;
+            sL[st * FA_ROWS + r] = q < T ? lse[li] * LOG2E : INFINITY;
+            sD[st * FA_ROWS + r] = q < T ? dsum[li] : 0.f;
+        }
+    };
+    issue(0, 0);
+    uint32_t kf[4][4], vf[4][4], pf[4][4], dsf[4][4];
+    load_a_frags(kf, base + (a.H + kvh) * HD, stride, warp_key0, T);
+    load_a_frags(vf, base + (a.H + a.KV + kvh) * HD, stride, warp_key0, T);
+    float dk[8][4], dv[8][4], s[8][4], dp[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dk[j][e] = dv[j][e] = s[j][e] = dp[j][e] = 0.f;
+
+    for (int it = 0; it < total; it++) {
+        int st = it & 1, qb = kb + it % per_head;
+        if (it + 1 < total) {
+            issue(it + 1, st ^ 1);
+            tiles_ready<1>();
+        } else {
+            tiles_ready<0>();
+        }
+        const unsigned char *q_t = sQ + st * WG_TILE_BYTES, *o_t = sO + st * WG_TILE_BYTES;
+        const float *l_t = sL + st * FA_ROWS, *d_t = sD + st * FA_ROWS;
+        wg_fence();
+        wg_product<WG_KMAJOR>(s, kf, q_t, 0);
+        wg_product<WG_KMAJOR>(dp, vf, o_t, 0);
+        wg_commit();
+        wg_wait_all();
+        wg_settle(s);
+        wg_settle(dp);
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int col = 8 * j + 2 * c + (e & 1), q = qb * FA_ROWS + col, key = e < 2 ? key0 : key1;
+                float p = (qb == kb && key > q) ? 0.f : fast_exp2(fmaf(s[j][e], scale_log2, -l_t[col]));
+                s[j][e] = p;
+                dp[j][e] = p * (dp[j][e] - d_t[col]);
+            }
+        acc_to_a_frags(pf, s);
+        acc_to_a_frags(dsf, dp);
+        wg_fence();
+        wg_product<WG_MNMAJOR>(dv, pf, o_t, 1);
+        wg_product<WG_MNMAJOR>(dk, dsf, q_t, 1);
+        wg_commit();
+        wg_wait_all();
+        wg_settle(dv);
+        wg_settle(dk);
+        __syncthreads(); /* the next prefetch overwrites this stage */
+    }
+    bf16 *gdk = dqkv + (size_t)b * T * stride + (a.H + kvh) * HD, *gdv = gdk + a.KV * HD;
+    store_acc_rows(gdk, stride, warp_key0, T, dk, scale, scale);
+    store_acc_rows(gdv, stride, warp_key0, T, dv, 1.f, 1.f);
+}
+
+static int flash_fwd_wgmma(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s) {
+    size_t smem = 4 * WG_TILE_BYTES + 1024;
+    CU_TRY(cudaFuncSetAttribute(flash_fwd_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    dim3 grid(cdiv(a.T, FA_ROWS * WGF_WGS), a.B * a.H);
+    flash_fwd_wgmma_kernel<<<grid, WG_THREADS * WGF_WGS, smem, s>>>(qkv, o, lse, a, rsqrtf(64.f) * LOG2E);
+    CU_LAUNCHED();
+    return 0;
+}
+
+static int flash_bwd_wgmma(const bf16 *qkv, const bf16 *o, const bf16 *dout, const float *lse, float *dsum, bf16 *dqkv,
+                           AttnShape a, cudaStream_t s) {
+    TRY(attention_dsum<bf16>(o, dout, dsum, a, s));
+    float scale = rsqrtf(64.f);
+    size_t smem_dq = 4 * WG_TILE_BYTES + 1024;
+    CU_TRY(cudaFuncSetAttribute(flash_dq_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq));
+    flash_dq_wgmma_kernel<<<dim3(cdiv(a.T, FA_ROWS), a.B * a.H), WG_THREADS, smem_dq, s>>>(qkv, dout, lse, dsum, dqkv, a,
+                                                                                         scale);
+    CU_LAUNCHED();
+    size_t smem_kv = 4 * WG_TILE_BYTES + 4 * FA_ROWS * sizeof(float) + 1024;
+    CU_TRY(cudaFuncSetAttribute(flash_dkv_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
+    flash_dkv_wgmma_kernel<<<dim3(cdiv(a.T, FA_ROWS), a.B * a.KV), WG_THREADS, smem_kv, s>>>(qkv, dout, lse, dsum, dqkv,
+                                                                                           a, scale);
+    CU_LAUNCHED();
+    return 0;
+}
+
 /* ---- dispatch ---- */
+
+int k_flash_fwd_wgmma(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s) {
+    return flash_fwd_wgmma(qkv, o, lse, a, s);
+}
+int k_flash_bwd_wgmma(const bf16 *qkv, const bf16 *o, const bf16 *dout, const float *lse, float *dsum, bf16 *dqkv,
+                      AttnShape a, cudaStream_t s) {
+    return flash_bwd_wgmma(qkv, o, dout, lse, dsum, dqkv, a, s);
+}
 
 template <> int k_attention_fwd<bf16>(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s) {
     if (a.hd == 64) return flash_fwd<64>(qkv, o, lse, a, s);
