@@ -3,6 +3,7 @@
 #define KR_COMMANDS_H
 
 int cmd_config(int argc, char **argv);    /* cmd_config.c: print an architecture and its parameter count */
+int cmd_export(int argc, char **argv);    /* cmd_export.c: write a checkpoint as GGUF or Hugging Face safetensors */
 int cmd_prepare(int argc, char **argv);   /* cmd_prepare.c: raw corpora -> clean train/val/test text */
 int cmd_tokenizer(int argc, char **argv); /* cmd_tokenizer.c: train / encode / decode a BPE tokenizer */
 int cmd_tokenize(int argc, char **argv);  /* cmd_tokenize.c: text -> binary token shards */

@@ -1,5 +1,5 @@
 /* krllm: one command for the whole pipeline — prepare, tokenizer, tokenize, train, generate,
- * chat, bench, serve. */
+ * chat, bench, serve, export. */
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +21,7 @@ static const Command commands[] = {
     {"chat", cmd_chat, "chat with a checkpoint in the terminal"},
     {"bench", cmd_bench, "measure inference speed (prefill, decode, time to first token, memory)"},
     {"serve", cmd_serve, "serve an OpenAI-compatible HTTP API, a web demo and a training dashboard"},
+    {"export", cmd_export, "write a checkpoint as GGUF (llama.cpp) or safetensors (Hugging Face transformers)"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,40 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "common/args.h"
+#include "common/error.h"
+#include "export/export.h"
+
+int cmd_export(int argc, char **argv) {
+    const char *checkpoint = NULL, *format = NULL, *output = NULL, *dtype = "f32";
+    ArgSpec specs[] = {
+        {"checkpoint", ARG_STR, &checkpoint, "checkpoint or run directory", 1},
+        {"format", ARG_STR, &format, "gguf (a file for llama.cpp) or safetensors (a Hugging Face directory)", 1},
+        {"output", ARG_STR, &output, "the .gguf file, or the directory for safetensors", 1},
+        {"dtype", ARG_STR, &dtype, "f32, f16 or bf16 (default f32)", 0},
+    };
+    int rc = kr_parse_args(argc, argv, specs, 4,
+                           "krllm export --checkpoint DIR --format gguf|safetensors --output PATH [--dtype f32|f16|bf16]");
+    if (rc != 0) return kr_args_exit_status(rc);
+    ExportDtype dt;
+    int gguf = !strcmp(format, "gguf");
+    if (!gguf && strcmp(format, "safetensors") != 0) {
+        fprintf(stderr, "error: unknown --format '%s' (use gguf or safetensors)\n", format);
+        return 2;
+    }
+    if (export_parse_dtype(dtype, &dt) != 0) {
+        kr_print_error();
+        return 2;
+    }
+    LoadedModel m;
+    if (checkpoint_load_model(checkpoint, &m) != 0) {
+        kr_print_error();
+        return 1;
+    }
+    rc = gguf ? export_gguf(&m, output, dt) : export_safetensors(&m, output, dt);
+    if (rc == 0) fprintf(stderr, "exported %s (%s, %s) to %s\n", m.dir, format, export_dtype_name(dt), output);
+    else kr_print_error();
+    checkpoint_free_model(&m);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,73 @@
+/* What both export formats share: dtypes, conversion while streaming, the q/k row order, the tokenizer. */
+#include "export/export.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/fileio.h"
+#include "export/halfprec.h"
+
+static const char *dtype_names[] = {"f32", "f16", "bf16"};
+
+int export_parse_dtype(const char *s, ExportDtype *dt) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, dtype_names[i])) {
+            *dt = (ExportDtype)i;
+            return 0;
+        }
+    return kr_error("unknown --dtype '%s' (use f32, f16 or bf16)", s);
+}
+
+const char *export_dtype_name(ExportDtype dt) { return dtype_names[dt]; }
+
+size_t export_dtype_size(ExportDtype dt) { return dt == EXPORT_F32 ? 4 : 2; }
+
+int64_t export_hf_rope_source_row(int64_t row, int hd) {
+    int64_t head = row / hd, j = row % hd, half = hd / 2;
+    return head * hd + (j < half ? 2 * j : 2 * (j - half) + 1);
+}
+
+static void convert_row(const float *src, int64_t n, ExportDtype dt, void *dst) {
+    if (dt == EXPORT_F32) {
+        memcpy(dst, src, (size_t)n * 4);
+        return;
+    }
+    uint16_t *h = dst;
+    for (int64_t i = 0; i < n; i++) h[i] = dt == EXPORT_F16 ? kr_f32_to_f16(src[i]) : kr_f32_to_bf16(src[i]);
+}
+
+int export_write_tensor(FILE *fp, const float *data, int64_t rows, int64_t cols, ExportDtype dt, int rope_hd,
+                        void *buf, const char *what) {
+    size_t row_bytes = (size_t)cols * export_dtype_size(dt);
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t src = rope_hd > 0 ? export_hf_rope_source_row(r, rope_hd) : r;
+        convert_row(data + src * cols, cols, dt, buf);
+        if (kr_fwrite(buf, row_bytes, fp, what) != 0) return -1;
+    }
+    return 0;
+}
+
+int export_load_tokenizer(const char *path, SpmModel *m) {
+    size_t size;
+    char *data = kr_read_file(path, &size);
+    if (!data) return -1;
+    int rc = spm_model_decode((const uint8_t *)data, size, path, m);
+    free(data);
+    return rc;
+}
+
+int export_tensor_name(const ParamTensor *t, const ExportNameMap *map, const char *layer_prefix, char *out, size_t cap) {
+    const char *ours = t->name;
+    char prefix[32] = "";
+    if (t->layer >= 0) {
+        ours = strchr(t->name + strlen("layers."), '.') + 1; /* past "layers.N." */
+        snprintf(prefix, sizeof prefix, layer_prefix, t->layer);
+    }
+    for (const ExportNameMap *e = map; e->ours; e++)
+        if (!strcmp(e->ours, ours)) {
+            snprintf(out, cap, "%s%s", prefix, e->theirs);
+            return 0;
+        }
+    return kr_error("no export name for tensor %s", t->name);
+}

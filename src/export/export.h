@@ -1,0 +1,42 @@
+/* Exports a trained checkpoint in the formats other tools load: Hugging Face safetensors (a
+ * LlamaForCausalLM directory) and GGUF v3 (llama.cpp's `llama` architecture). docs/export.md. */
+#ifndef KR_EXPORT_H
+#define KR_EXPORT_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "model/params.h"
+#include "tokenizer/spm_proto.h"
+#include "train/checkpoint.h"
+
+typedef enum { EXPORT_F32, EXPORT_F16, EXPORT_BF16 } ExportDtype;
+
+int export_parse_dtype(const char *s, ExportDtype *dt);
+const char *export_dtype_name(ExportDtype dt); /* "f32", "f16", "bf16" */
+size_t export_dtype_size(ExportDtype dt);
+
+/* Hugging Face's Llama rotates the two halves of a head (rotate_half) where we rotate interleaved
+ * pairs, so q/k rows are reordered per head: HF row i < hd/2 is our row 2i, HF row hd/2 + i is
+ * our row 2i + 1. Returns our row for HF row `row` (head_dim hd). */
+int64_t export_hf_rope_source_row(int64_t row, int hd);
+
+/* Streams a [rows, cols] row-major tensor converted to dt; when rope_hd > 0 the rows are
+ * reordered as export_hf_rope_source_row says. buf holds at least cols * 4 bytes. */
+int export_write_tensor(FILE *fp, const float *data, int64_t rows, int64_t cols, ExportDtype dt, int rope_hd,
+                        void *buf, const char *what);
+
+/* Our tensor name (without "layers.N.") -> the format's; the list ends with {NULL, NULL}. */
+typedef struct {
+    const char *ours, *theirs;
+} ExportNameMap;
+/* The format's name of t: layer tensors get layer_prefix (a printf format with one %d) first. */
+int export_tensor_name(const ParamTensor *t, const ExportNameMap *map, const char *layer_prefix, char *out, size_t cap);
+
+/* Reads the checkpoint's tokenizer.model (SentencePiece ModelProto). */
+int export_load_tokenizer(const char *path, SpmModel *m);
+
+int export_safetensors(const LoadedModel *m, const char *out_dir, ExportDtype dt);
+int export_gguf(const LoadedModel *m, const char *out_path, ExportDtype dt);
+
+#endif
