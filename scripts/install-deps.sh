@@ -5,7 +5,7 @@ set -euo pipefail
 
 BUILD_PKGS="build-essential pkg-config libopenblas-dev libopenblas0-openmp libyaml-dev libutf8proc-dev
   libexpat1-dev libbz2-dev libmicrohttpd-dev libcjson-dev bzip2"
-TEST_PKGS="sentencepiece python3-sentencepiece python3 curl chromium nodejs npm fonts-nanum wrk"
+TEST_PKGS="sentencepiece python3-sentencepiece python3 python3-numpy curl chromium nodejs npm fonts-nanum wrk"
 want="$BUILD_PKGS ${KRLLM_EXTRA_PKGS:-}"
 [ "${1:-}" = "--test" ] && want="$want $TEST_PKGS"
 
