@@ -20,7 +20,8 @@ int cmd_export(int argc, char **argv) {
     ExportDtype dt;
     int gguf = !strcmp(format, "gguf");
     if (!gguf && strcmp(format, "safetensors") != 0) {
-        fprintf(stderr, "error: unknown --format '%s' (use gguf or safetensors)\n", format);
+        kr_error("unknown --format '%s' (use gguf or safetensors)", format);
+        kr_print_error();
         return 2;
     }
     if (export_parse_dtype(dtype, &dt) != 0) {
