@@ -38,6 +38,8 @@ typedef struct {
     IdsOut *outs;
     int threads;
     ShardWriter *w;
+    int has_bos;
+    uint32_t bos; /* written before each document when the tokenizer has <s> */
     PretokenizeStats *st;
     Progress *prog;
 } Job;
@@ -52,9 +54,11 @@ static int tokenize_block(void *ctx, char *block, const size_t *starts, size_t n
         for (size_t i = 0, prev = 0; i < o->n_lines; prev = o->line_end[i++]) {
             size_t n = o->line_end[i] - prev;
             if (!n) continue; /* empty line: no document */
+            /* <s> doc </s>: generation starts prompts with <s>, as Llama tools do */
+            if (job->has_bos && shard_writer_append(job->w, &job->bos, 1) != 0) return -1;
             if (shard_writer_append_doc(job->w, o->ids + prev, n) != 0) return -1;
             job->st->docs++;
-            job->st->tokens += n + 1;
+            job->st->tokens += n + 1 + job->has_bos;
         }
     }
     job->st->bytes += starts[nlines];
@@ -82,7 +86,8 @@ int pretokenize_file(const Tokenizer *t, const char *input, const char *output, 
     progress_begin(&prog, "tokenizing", total, "MB", 1 << 20);
     int rc = shares && outs ? 0 : kr_error("out of memory");
     for (int k = 0; rc == 0 && k < threads; k++) shares[k].out = &outs[k];
-    Job job = {t, shares, outs, threads, &w, st, &prog};
+    int bos = tokenizer_bos_id(t);
+    Job job = {t, shares, outs, threads, &w, bos >= 0, bos >= 0 ? (uint32_t)bos : 0, st, &prog};
     if (rc == 0) rc = read_line_blocks(fp, input, tokenize_block, &job);
     progress_end(&prog, (double)st->bytes);
     fclose(fp);

@@ -35,12 +35,12 @@ bz() { bzip2 -dc "$1" 2>/dev/null || true; } # readers stop early (SIGPIPE is fi
 "$KRLLM_BIN" tokenizer encode --model "$T/tok.model" --num_threads 3 < "$T/test.txt" | cmp - "$T/ours.ids"
 if grep -qw 0 "$T/ours.ids"; then echo "an <unk> (id 0) was produced"; exit 1; fi
 
-# Pretokenize: header fields, token count (ids + one separator per non-empty line), thread independence.
+# Pretokenize: header fields, token count (<s> + ids + </s> per non-empty line), thread independence.
 "$KRLLM_BIN" tokenize --tokenizer "$T/tok.model" --input "$T/test.txt" --output "$T/tokens/a.bin" --num_threads 1 2>/dev/null
 "$KRLLM_BIN" tokenize --tokenizer "$T/tok.model" --input "$T/test.txt" --output "$T/b.bin" --num_threads 2 2>/dev/null
 cmp "$T/tokens/a.bin" "$T/b.bin"
 want_docs=$(awk 'NF>0' "$T/ours.ids" | wc -l)
-want_tokens=$(awk 'NF>0 {n += NF + 1} END {print n}' "$T/ours.ids")
+want_tokens=$(awk 'NF>0 {n += NF + 2} END {print n}' "$T/ours.ids")
 [ "$(head -c 8 "$T/tokens/a.bin")" = KRTOKENS ]
 hdr="$(od -A n -t u4 -j 8 -N 16 "$T/tokens/a.bin") $(od -A n -t u8 -j 24 -N 16 "$T/tokens/a.bin")"
 read -r ver tb vocab sep ntok ndocs <<< "$(echo $hdr)"
