@@ -48,13 +48,31 @@ int export_write_tensor(FILE *fp, const float *data, int64_t rows, int64_t cols,
     return 0;
 }
 
-int export_load_tokenizer(const char *path, SpmModel *m) {
+static int load_tokenizer(const char *path, SpmModel *m) {
     size_t size;
     char *data = kr_read_file(path, &size);
     if (!data) return -1;
     int rc = spm_model_decode((const uint8_t *)data, size, path, m);
     free(data);
     return rc;
+}
+
+int export_source_open(ExportSource *src, const LoadedModel *m) {
+    src->tok = NULL;
+    if (param_layout_init(&src->layout, &m->cfg) != 0) return -1;
+    if (m->tokenizer_path[0]) {
+        if (load_tokenizer(m->tokenizer_path, &src->tok_model) != 0) {
+            param_layout_free(&src->layout);
+            return -1;
+        }
+        src->tok = &src->tok_model;
+    }
+    return 0;
+}
+
+void export_source_close(ExportSource *src) {
+    if (src->tok) spm_model_free(&src->tok_model);
+    param_layout_free(&src->layout);
 }
 
 int export_tensor_name(const ParamTensor *t, const ExportNameMap *map, const char *layer_prefix, char *out, size_t cap) {

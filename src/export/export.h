@@ -33,8 +33,15 @@ typedef struct {
 /* The format's name of t: layer tensors get layer_prefix (a printf format with one %d) first. */
 int export_tensor_name(const ParamTensor *t, const ExportNameMap *map, const char *layer_prefix, char *out, size_t cap);
 
-/* Reads the checkpoint's tokenizer.model (SentencePiece ModelProto). */
-int export_load_tokenizer(const char *path, SpmModel *m);
+/* What every exporter reads from a checkpoint: the tensor layout and, when the checkpoint has
+ * one, its tokenizer (tok is NULL otherwise). */
+typedef struct {
+    ParamLayout layout;
+    SpmModel tok_model;
+    const SpmModel *tok;
+} ExportSource;
+int export_source_open(ExportSource *src, const LoadedModel *m);
+void export_source_close(ExportSource *src);
 
 int export_safetensors(const LoadedModel *m, const char *out_dir, ExportDtype dt);
 int export_gguf(const LoadedModel *m, const char *out_path, ExportDtype dt);

@@ -224,20 +224,13 @@ int export_safetensors(const LoadedModel *m, const char *out_dir, ExportDtype dt
     char parent[1024];
     const char *base;
     if (split_path(out_dir, parent, sizeof parent - 3, &base) != 0) return -1;
-    ParamLayout l;
-    if (param_layout_init(&l, &m->cfg) != 0) return -1;
-    SpmModel tok;
-    int have_tok = m->tokenizer_path[0] != 0;
-    if (have_tok && export_load_tokenizer(m->tokenizer_path, &tok) != 0) {
-        param_layout_free(&l);
-        return -1;
-    }
+    ExportSource src;
+    if (export_source_open(&src, m) != 0) return -1;
     CheckpointWriter w;
     int rc = checkpoint_begin(&w, parent, base);
-    if (rc == 0) rc = write_directory(m, &l, w.tmp_dir, have_tok ? &tok : NULL, dt);
+    if (rc == 0) rc = write_directory(m, &src.layout, w.tmp_dir, src.tok, dt);
     if (rc == 0) rc = checkpoint_commit(&w);
     else checkpoint_abort(&w);
-    if (have_tok) spm_model_free(&tok);
-    param_layout_free(&l);
+    export_source_close(&src);
     return rc;
 }

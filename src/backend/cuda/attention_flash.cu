@@ -481,11 +481,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
         }
         /* a warpgroup whose rows all precede this key tile has nothing to do in it */
         if (kb * FA_ROWS <= wg_row0 + FA_ROWS - 1) {
-            wg_fence();
-            wg_product<WG_KMAJOR>(s, qf, sK + buf * WG_TILE_BYTES, 0);
-            wg_commit();
-            wg_wait_all();
-            wg_settle(s);
+            wg_run<WG_KMAJOR>(s, qf, sK + buf * WG_TILE_BYTES, 0);
             int row0 = warp_row0 + g, row1 = row0 + 8;
             if ((kb + 1) * FA_ROWS - 1 > warp_row0) {
 #pragma unroll
@@ -533,11 +529,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
                 acc[j][3] *= c1;
             }
             acc_to_a_frags(pf, s);
-            wg_fence();
-            wg_product<WG_MNMAJOR>(acc, pf, sV + buf * WG_TILE_BYTES, 1);
-            wg_commit();
-            wg_wait_all();
-            wg_settle(acc);
+            wg_run<WG_MNMAJOR>(acc, pf, sV + buf * WG_TILE_BYTES, 1);
         }
         __syncthreads(); /* the next iteration's prefetch overwrites this buffer */
     }
@@ -594,13 +586,7 @@ __global__ void __launch_bounds__(WG_THREADS) flash_dq_wgmma_kernel(const bf16 *
             tiles_ready<0>();
         }
         const unsigned char *k_t = sK + buf * WG_TILE_BYTES, *v_t = sV + buf * WG_TILE_BYTES;
-        wg_fence();
-        wg_product<WG_KMAJOR>(s, qf, k_t, 0);
-        wg_product<WG_KMAJOR>(dp, of, v_t, 0);
-        wg_commit();
-        wg_wait_all();
-        wg_settle(s);
-        wg_settle(dp);
+        wg_run2<WG_KMAJOR>(s, qf, k_t, dp, of, v_t, 0);
 #pragma unroll
         for (int j = 0; j < 8; j++)
 #pragma unroll
@@ -610,11 +596,7 @@ __global__ void __launch_bounds__(WG_THREADS) flash_dq_wgmma_kernel(const bf16 *
                 s[j][e] = p * (dp[j][e] - (e < 2 ? D0 : D1));
             }
         acc_to_a_frags(dsf, s);
-        wg_fence();
-        wg_product<WG_MNMAJOR>(acc, dsf, k_t, 1);
-        wg_commit();
-        wg_wait_all();
-        wg_settle(acc);
+        wg_run<WG_MNMAJOR>(acc, dsf, k_t, 1);
         __syncthreads();
     }
     store_acc_rows(dqkv + (size_t)b * T * stride + h * HD, stride, warp_row0, T, acc, scale, scale);
@@ -672,13 +654,7 @@ __global__ void __launch_bounds__(WG_THREADS, 2) flash_dkv_wgmma_kernel(const bf
         }
         const unsigned char *q_t = sQ + st * WG_TILE_BYTES, *o_t = sO + st * WG_TILE_BYTES;
         const float *l_t = sL + st * FA_ROWS, *d_t = sD + st * FA_ROWS;
-        wg_fence();
-        wg_product<WG_KMAJOR>(s, kf, q_t, 0);
-        wg_product<WG_KMAJOR>(dp, vf, o_t, 0);
-        wg_commit();
-        wg_wait_all();
-        wg_settle(s);
-        wg_settle(dp);
+        wg_run2<WG_KMAJOR>(s, kf, q_t, dp, vf, o_t, 0);
 #pragma unroll
         for (int j = 0; j < 8; j++)
 #pragma unroll
@@ -690,13 +666,7 @@ __global__ void __launch_bounds__(WG_THREADS, 2) flash_dkv_wgmma_kernel(const bf
             }
         acc_to_a_frags(pf, s);
         acc_to_a_frags(dsf, dp);
-        wg_fence();
-        wg_product<WG_MNMAJOR>(dv, pf, o_t, 1);
-        wg_product<WG_MNMAJOR>(dk, dsf, q_t, 1);
-        wg_commit();
-        wg_wait_all();
-        wg_settle(dv);
-        wg_settle(dk);
+        wg_run2<WG_MNMAJOR>(dv, pf, o_t, dk, dsf, q_t, 1);
         __syncthreads(); /* the next prefetch overwrites this stage */
     }
     bf16 *gdk = dqkv + (size_t)b * T * stride + (a.H + kvh) * HD, *gdv = gdk + a.KV * HD;

@@ -119,6 +119,28 @@ __device__ __forceinline__ void wg_product(float (&d)[8][4], const uint32_t (&a)
         wgmma_m64n64k16<MAJOR>(d, a[kk], desc + (MAJOR == WG_KMAJOR ? 2 * kk : 128 * kk), accumulate || kk > 0);
 }
 
+/* One product, run to completion: d (+)= A . B. */
+template <int MAJOR>
+__device__ __forceinline__ void wg_run(float (&d)[8][4], const uint32_t (&a)[4][4], const void *tile, int accumulate) {
+    wg_fence();
+    wg_product<MAJOR>(d, a, tile, accumulate);
+    wg_commit();
+    wg_wait_all();
+    wg_settle(d);
+}
+/* Two independent products issued together (the tensor cores overlap them), run to completion. */
+template <int MAJOR>
+__device__ __forceinline__ void wg_run2(float (&d1)[8][4], const uint32_t (&a1)[4][4], const void *t1, float (&d2)[8][4],
+                                        const uint32_t (&a2)[4][4], const void *t2, int accumulate) {
+    wg_fence();
+    wg_product<MAJOR>(d1, a1, t1, accumulate);
+    wg_product<MAJOR>(d2, a2, t2, accumulate);
+    wg_commit();
+    wg_wait_all();
+    wg_settle(d1);
+    wg_settle(d2);
+}
+
 /* A fragments of rows row0 .. row0+15 (this warp's) of a [T, ld] bf16 matrix, zero past T. */
 __device__ __forceinline__ void load_a_frags(uint32_t (&f)[4][4], const bf16 *g, int ld, int row0, int T) {
     int lane = threadIdx.x & 31, r0 = row0 + (lane >> 2), r1 = r0 + 8, c2 = 2 * (lane & 3);
