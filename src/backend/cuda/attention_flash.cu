@@ -443,6 +443,20 @@ static int flash_bwd(const bf16 *qkv, const bf16 *o, const bf16 *dout, const flo
  * and as B = tile ("MN-major": tile rows run along the reduction, e.g. O += P V). Accumulators
  * have the mma.sync layout per warp (acc[j][e]: row 16 * warp + g + 8 * (e / 2), column
  * 8 j + 2 c + e % 2), so the softmax code is the same as above. */
+/* kv_tiles_advance for swizzled tiles (WG_TILE_BYTES each), by `nthreads` threads. */
+__device__ __forceinline__ void kv_tiles_advance_sw(unsigned char *sK, unsigned char *sV, const bf16 *gk, const bf16 *gv,
+                                                    int stride, int kb, int last_kb, int T, int tid, int nthreads) {
+    if (kb < last_kb) {
+        int next = (kb & 1) ^ 1;
+        load_tile_sw(sK + next * WG_TILE_BYTES, gk, stride, (kb + 1) * FA_ROWS, T, tid, nthreads);
+        load_tile_sw(sV + next * WG_TILE_BYTES, gv, stride, (kb + 1) * FA_ROWS, T, tid, nthreads);
+        cp_async_commit();
+        tiles_ready<1>();
+    } else {
+        tiles_ready<0>();
+    }
+}
+
 /* Forward: a block of WGF_WGS warpgroups owns 64 * WGF_WGS query rows and walks the key tiles
  * up to the diagonal, K and V double-buffered. */
 #define WGF_WGS 2
@@ -471,14 +485,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
 
     for (int kb = 0; kb <= last_kb; kb++) {
         int buf = kb & 1;
-        if (kb < last_kb) {
-            load_tile_sw(sK + (buf ^ 1) * WG_TILE_BYTES, gk, stride, (kb + 1) * FA_ROWS, T, tid, nthreads);
-            load_tile_sw(sV + (buf ^ 1) * WG_TILE_BYTES, gv, stride, (kb + 1) * FA_ROWS, T, tid, nthreads);
-            cp_async_commit();
-            tiles_ready<1>();
-        } else {
-            tiles_ready<0>();
-        }
+        kv_tiles_advance_sw(sK, sV, gk, gv, stride, kb, last_kb, T, tid, nthreads);
         /* a warpgroup whose rows all precede this key tile has nothing to do in it */
         if (kb * FA_ROWS <= wg_row0 + FA_ROWS - 1) {
             wg_run<WG_KMAJOR>(s, qf, sK + buf * WG_TILE_BYTES, 0);
@@ -577,14 +584,7 @@ __global__ void __launch_bounds__(WG_THREADS) flash_dq_wgmma_kernel(const bf16 *
 
     for (int kb = 0; kb <= qb; kb++) {
         int buf = kb & 1;
-        if (kb < qb) {
-            load_tile_sw(sK + (buf ^ 1) * WG_TILE_BYTES, gk, stride, (kb + 1) * FA_ROWS, T, tid, WG_THREADS);
-            load_tile_sw(sV + (buf ^ 1) * WG_TILE_BYTES, gv, stride, (kb + 1) * FA_ROWS, T, tid, WG_THREADS);
-            cp_async_commit();
-            tiles_ready<1>();
-        } else {
-            tiles_ready<0>();
-        }
+        kv_tiles_advance_sw(sK, sV, gk, gv, stride, kb, qb, T, tid, WG_THREADS);
         const unsigned char *k_t = sK + buf * WG_TILE_BYTES, *v_t = sV + buf * WG_TILE_BYTES;
         wg_run2<WG_KMAJOR>(s, qf, k_t, dp, of, v_t, 0);
 #pragma unroll
