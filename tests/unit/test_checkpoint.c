@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/fileio.h"
 #include "model/params.h"
+#include "model_testutil.h"
 #include "test.h"
 #include "train/checkpoint.h"
 
@@ -21,17 +22,9 @@ static const char *tmp_path(const char *rel) {
     return p[k];
 }
 
-static ModelConfig tiny_config(void) {
-    ModelConfig c;
-    model_config_defaults(&c);
+static ModelConfig ckpt_config(void) {
+    ModelConfig c = tiny_config(64, 32, 2, 4, 2, 64, 32, 0.02f);
     strcpy(c.name, "ckpt-test");
-    c.vocab_size = 64;
-    c.hidden_size = 32;
-    c.num_layers = 2;
-    c.num_heads = 4;
-    c.num_kv_heads = 2;
-    c.intermediate_size = 64;
-    c.max_seq_len = 32;
     c.rope_theta = 5000.0f;
     return c;
 }
@@ -66,7 +59,7 @@ static void save_full(const char *run, const char *name, const ModelConfig *c, c
 int main(void) {
     const char *t = getenv("KRLLM_TMP");
     snprintf(tmp, sizeof tmp, "%s", t ? t : "/tmp");
-    ModelConfig c = tiny_config();
+    ModelConfig c = ckpt_config();
     ParamLayout layout;
     CHECK(param_layout_init(&layout, &c) == 0);
     size_t n = layout.num_params;

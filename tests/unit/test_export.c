@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/rng.h"
+#include "model_testutil.h"
 #include "export/halfprec.h"
 #include "model/params.h"
 #include "test.h"
@@ -92,11 +93,9 @@ static void test_halfprec(void) {
 /* ---------------------------------------------------------------- the checkpoint */
 
 static ModelConfig small_config(int tied) {
-    ModelConfig c;
-    model_config_defaults(&c);
+    ModelConfig c = tiny_config(40, 32, 2, 4, 2, 48, 32, 0.02f);
     snprintf(c.name, sizeof c.name, "export-test");
-    c.vocab_size = 40, c.hidden_size = 32, c.num_layers = 2, c.num_heads = 4, c.num_kv_heads = 2;
-    c.intermediate_size = 48, c.max_seq_len = 32, c.rope_theta = 500.0f, c.rms_norm_eps = 1e-6f;
+    c.rope_theta = 500.0f, c.rms_norm_eps = 1e-6f;
     c.tie_word_embeddings = tied;
     return c;
 }

@@ -8,6 +8,7 @@
 #include "common/fileio.h"
 #include "common/rng.h"
 #include "data/shard.h"
+#include "model_testutil.h"
 #include "test.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -51,14 +52,7 @@ static void write_shard(const char *path, int structured, int noise, uint64_t se
 static TrainerOptions tiny_options(const char *out_rel, int max_steps) {
     TrainerOptions o;
     memset(&o, 0, sizeof o);
-    model_config_defaults(&o.mc);
-    o.mc.vocab_size = 64;
-    o.mc.hidden_size = 32;
-    o.mc.num_layers = 2;
-    o.mc.num_heads = 4;
-    o.mc.num_kv_heads = 2;
-    o.mc.intermediate_size = 64;
-    o.mc.max_seq_len = 64;
+    o.mc = tiny_config(64, 32, 2, 4, 2, 64, 64, 0.02f);
     o.have_model_config = 1;
     TrainConfig *c = &o.tc;
     train_config_defaults(c);
