@@ -1,6 +1,9 @@
 #include "infer/infer_model.h"
 
 #include <math.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +40,7 @@ struct InferModel {
     float *kcache, *vcache;      /* [layer][slot][kv head][ctx][hd] */
     float *rope_cos, *rope_sin;  /* [ctx][hd/2] */
     float *x, *xb, *q, *k, *v, *att, *h1, *h3; /* activations, max_rows rows each */
-    float *scores;               /* [thread][ctx] attention weights */
+    float *scores;               /* [thread][group][ctx] attention weights */
     float *dequant;              /* [thread][GEMM_BLOCK_ROWS][max_cols]: non-fp32 weights for BLAS */
     float *xl, *logits;          /* rows that need logits: [max_rows][d], [max_rows][V] */
     size_t weight_bytes;
@@ -150,7 +153,8 @@ InferModel *infer_model_create(const ModelConfig *cfg, const float *params, Infe
     m->v = malloc((size_t)R * m->kvd * sizeof(float));
     m->h1 = malloc((size_t)R * F * sizeof(float));
     m->h3 = malloc((size_t)R * F * sizeof(float));
-    m->scores = malloc((size_t)m->nthreads * m->ctx * sizeof(float)); /* one row per pool thread */
+    /* one [group][ctx] block per pool thread */
+    m->scores = malloc((size_t)m->nthreads * (m->cfg.num_heads / m->cfg.num_kv_heads) * m->ctx * sizeof(float));
     m->xl = malloc((size_t)R * d * sizeof(float));
     m->logits = malloc((size_t)R * cfg->vocab_size * sizeof(float)); /* pages untouched unless used */
     if (!m->pool || !m->layers || !m->kcache || !m->vcache || !m->rope_cos || !m->rope_sin || !m->x || !m->xb || !m->q || !m->att ||
@@ -245,37 +249,75 @@ typedef struct {
     const int *slots, *pos;
 } AttentionJob;
 
-/* One (row, query head) pair: softmax(q K^T / sqrt(hd)) V over the slot's positions 0..pos. */
-static void attention_head(void *ctx, int chunk, int thread) {
+/* The two inner loops of attention over a cached row of hd floats: a dot product, and
+ * out += p * row summed over rows. For the usual head size of 64 they run on AVX-512 registers
+ * (a row is four vectors); the plain loops serve every other case. */
+#define ATT_HD 64
+static float dot_row(const float *a, const float *b, int hd) {
+#ifdef __AVX512F__
+    if (hd == ATT_HD) {
+        __m512 s0 = _mm512_mul_ps(_mm512_loadu_ps(a), _mm512_loadu_ps(b));
+        __m512 s1 = _mm512_mul_ps(_mm512_loadu_ps(a + 16), _mm512_loadu_ps(b + 16));
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + 32), _mm512_loadu_ps(b + 32), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + 48), _mm512_loadu_ps(b + 48), s1);
+        return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    }
+#endif
+    float s = 0;
+    for (int i = 0; i < hd; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void weighted_sum(float *out, const float *p, const float *v, int T, int hd) {
+#ifdef __AVX512F__
+    if (hd == ATT_HD) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int t = 0; t < T; t++) {
+            const float *vt = v + (size_t)t * ATT_HD;
+            __m512 pt = _mm512_set1_ps(p[t]);
+            a0 = _mm512_fmadd_ps(pt, _mm512_loadu_ps(vt), a0);
+            a1 = _mm512_fmadd_ps(pt, _mm512_loadu_ps(vt + 16), a1);
+            a2 = _mm512_fmadd_ps(pt, _mm512_loadu_ps(vt + 32), a2);
+            a3 = _mm512_fmadd_ps(pt, _mm512_loadu_ps(vt + 48), a3);
+        }
+        _mm512_storeu_ps(out, a0);
+        _mm512_storeu_ps(out + 16, a1);
+        _mm512_storeu_ps(out + 32, a2);
+        _mm512_storeu_ps(out + 48, a3);
+        return;
+    }
+#endif
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < hd; i++) out[i] += p[t] * v[(size_t)t * hd + i];
+}
+
+/* One (row, kv head) pair: softmax(q K^T / sqrt(hd)) V for each query head of the kv head's
+ * group over the slot's positions 0..pos. The group is done together so that each cached key
+ * and value row is read once, not once per query head. */
+static void attention_group(void *ctx, int chunk, int thread) {
     const AttentionJob *j = ctx;
     InferModel *m = j->m;
-    int H = m->cfg.num_heads, hd = m->hd, group = H / m->cfg.num_kv_heads;
-    int r = chunk / H, h = chunk % H;
+    int KV = m->cfg.num_kv_heads, hd = m->hd, group = m->cfg.num_heads / KV;
+    int r = chunk / KV, kvh = chunk % KV, T = j->pos[r] + 1;
     float scale = 1.0f / sqrtf((float)hd);
-    float *sc = m->scores + (size_t)thread * m->ctx;
-    size_t off = cache_offset(m, j->layer, j->slots[r], h / group);
+    float *sc = m->scores + (size_t)thread * group * m->ctx; /* [group][ctx] */
+    size_t off = cache_offset(m, j->layer, j->slots[r], kvh);
     const float *kc = m->kcache + off, *vc = m->vcache + off;
-    const float *q = m->q + (size_t)r * m->qd + h * hd;
-    int T = j->pos[r] + 1;
-    float mx = -INFINITY;
+    const float *q = m->q + (size_t)r * m->qd + (size_t)kvh * group * hd;
+    float *o = m->att + (size_t)r * m->qd + (size_t)kvh * group * hd;
     for (int t = 0; t < T; t++) {
         const float *kt = kc + (size_t)t * hd;
-        float s = 0;
-#pragma omp simd reduction(+ : s)
-        for (int i = 0; i < hd; i++) s += q[i] * kt[i];
-        sc[t] = s * scale;
-        mx = fmaxf(mx, sc[t]);
+        for (int g = 0; g < group; g++) sc[(size_t)g * m->ctx + t] = dot_row(q + (size_t)g * hd, kt, hd) * scale;
     }
-    float sum = 0;
-    for (int t = 0; t < T; t++) sum += (sc[t] = expf(sc[t] - mx));
-    float *o = m->att + (size_t)r * m->qd + h * hd;
-    for (int i = 0; i < hd; i++) o[i] = 0;
-    for (int t = 0; t < T; t++) {
-        const float *vt = vc + (size_t)t * hd;
-        float p = sc[t] / sum;
-#pragma omp simd
-        for (int i = 0; i < hd; i++) o[i] += p * vt[i];
+    for (int g = 0; g < group; g++) {
+        float *sg = sc + (size_t)g * m->ctx, mx = -INFINITY, sum = 0;
+        for (int t = 0; t < T; t++) mx = sg[t] > mx ? sg[t] : mx;
+        for (int t = 0; t < T; t++) sum += (sg[t] = expf(sg[t] - mx));
+        float inv = 1.0f / sum;
+        for (int t = 0; t < T; t++) sg[t] *= inv;
     }
+    for (int g = 0; g < group; g++) weighted_sum(o + (size_t)g * hd, sc + (size_t)g * m->ctx, vc, T, hd);
 }
 
 /* Causal attention of every row's query heads over its slot's cached keys 0..pos. */
@@ -283,7 +325,7 @@ static void attention(InferModel *m, int layer, int n, const int *slots, const i
     AttentionJob j = {m, layer, slots, pos};
     size_t work = 0; /* cached values read: short contexts stay on this thread */
     for (int r = 0; r < n; r++) work += (size_t)(pos[r] + 1) * m->cfg.num_heads * m->hd;
-    workpool_run(work >= 1u << 15 ? m->pool : NULL, attention_head, &j, n * m->cfg.num_heads);
+    workpool_run(work >= 1u << 15 ? m->pool : NULL, attention_group, &j, n * m->cfg.num_kv_heads);
 }
 
 typedef struct {
