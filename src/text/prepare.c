@@ -91,6 +91,7 @@ typedef struct {
     pthread_cond_t cv;
     uint64_t bytes_before_current; /* input bytes of the files already finished */
     Source *src;
+    int decode_threads;            /* bzip2 decoding threads per input (--num_threads) */
     uint64_t progress_bytes;       /* read with __atomic: bytes of input consumed so far */
     char fatal[512];               /* reader-side fatal error (out of memory) */
 } Pipeline;
@@ -151,7 +152,7 @@ static int read_one_file(Pipeline *p, FileReport *f) {
     Source src;
     struct stat st;
     if (stat(f->path, &st) == 0 && S_ISDIR(st.st_mode)) return kr_error("%s is a directory that could not be read", f->path);
-    if (source_open(&src, f->path) != 0) return -1;
+    if (source_open(&src, f->path, p->decode_threads) != 0) return -1;
     p->src = &src;
     char *head = malloc(DETECT_HEAD_BYTES);
     int rc = head ? 0 : kr_error("out of memory");
@@ -651,6 +652,7 @@ int prepare_run(const PrepareOptions *o, int *problems) {
     r.nthreads = o->num_threads > 0 ? o->num_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (r.nthreads < 1) r.nthreads = 1;
     if (r.nthreads > 256) r.nthreads = 256;
+    p.decode_threads = r.nthreads;
     r.workers = calloc((size_t)r.nthreads, sizeof *r.workers);
     int rc = p.files && r.workers ? 0 : kr_error("out of memory");
     uint64_t total_bytes = 0;

@@ -9,7 +9,7 @@
 /* A line longer than this is treated as a broken (binary) input rather than buffered forever. */
 #define MAX_LINE_BYTES ((size_t)256 << 20)
 
-int source_open(Source *s, const char *path) {
+int source_open(Source *s, const char *path, int threads) {
     memset(s, 0, sizeof *s);
     s->path = path;
     s->fp = fopen(path, "rb");
@@ -17,13 +17,10 @@ int source_open(Source *s, const char *path) {
     unsigned char magic[4] = {0};
     size_t got = fread(magic, 1, sizeof magic, s->fp);
     rewind(s->fp);
-    s->is_bz2 = got == 4 && magic[0] == 'B' && magic[1] == 'Z' && magic[2] == 'h' && magic[3] >= '1' && magic[3] <= '9';
-    if (s->is_bz2) {
-        s->in = malloc(SOURCE_CHUNK);
-        if (!s->in) {
-            source_close(s);
-            return kr_error("out of memory opening %s", path);
-        }
+    int is_bz2 = got == 4 && magic[0] == 'B' && magic[1] == 'Z' && magic[2] == 'h' && magic[3] >= '1' && magic[3] <= '9';
+    if (is_bz2 && !(s->bz2 = bz2_open(s->fp, path, threads))) {
+        source_close(s);
+        return -1;
     }
     return 0;
 }
@@ -35,53 +32,10 @@ static long read_plain(Source *s, char *buf, size_t cap) {
     return (long)got;
 }
 
-static int refill_compressed(Source *s) {
-    if (s->bz.avail_in > 0) return 0;
-    size_t got = fread(s->in, 1, SOURCE_CHUNK, s->fp);
-    if (got == 0 && ferror(s->fp)) return kr_error("%s: read error at byte %llu: %s", s->path, (unsigned long long)s->file_offset, strerror(errno));
-    s->file_offset += got;
-    s->bz.next_in = s->in;
-    s->bz.avail_in = (unsigned)got;
-    return 0;
-}
-
-/* Offset in the file of the next compressed byte bzlib will read. */
-static uint64_t compressed_pos(const Source *s) { return s->file_offset - s->bz.avail_in; }
-
 static long read_bz2(Source *s, char *buf, size_t cap) {
-    size_t produced = 0;
-    while (produced == 0 && !s->at_end) {
-        if (refill_compressed(s) != 0) return -1;
-        if (!s->bz_active) {
-            if (s->bz.avail_in == 0) { /* clean end between streams */
-                s->at_end = 1;
-                break;
-            }
-            if (BZ2_bzDecompressInit(&s->bz, 0, 0) != BZ_OK) return kr_error("%s: cannot start bzip2 decoder", s->path);
-            s->bz_active = 1;
-        }
-        s->bz.next_out = buf + produced;
-        s->bz.avail_out = (unsigned)(cap - produced);
-        int rc = BZ2_bzDecompress(&s->bz);
-        produced = cap - s->bz.avail_out;
-        if (rc == BZ_STREAM_END) {
-            BZ2_bzDecompressEnd(&s->bz);
-            s->bz_active = 0;
-            unsigned left = s->bz.avail_in;
-            char *next = s->bz.next_in;
-            memset(&s->bz, 0, sizeof s->bz);
-            s->bz.next_in = next;
-            s->bz.avail_in = left;
-            continue;
-        }
-        if (rc != BZ_OK)
-            return kr_error("%s: corrupt bzip2 data near compressed byte %llu (decompressed byte %llu); the rest of this file is skipped",
-                            s->path, (unsigned long long)compressed_pos(s), (unsigned long long)(s->out_offset + produced));
-        if (produced == 0 && s->bz.avail_in == 0 && feof(s->fp))
-            return kr_error("%s: bzip2 data ends unexpectedly at compressed byte %llu (file truncated?); the rest of this file is skipped",
-                            s->path, (unsigned long long)s->file_offset);
-    }
-    return (long)produced;
+    long n = bz2_read(s->bz2, buf, cap);
+    s->file_offset = bz2_compressed_offset(s->bz2);
+    return n;
 }
 
 long source_read(Source *s, char *buf, size_t cap) {
@@ -93,7 +47,7 @@ long source_read(Source *s, char *buf, size_t cap) {
         return (long)n;
     }
     if (cap > 0x40000000) cap = 0x40000000;
-    long n = s->is_bz2 ? read_bz2(s, buf, cap) : read_plain(s, buf, cap);
+    long n = s->bz2 ? read_bz2(s, buf, cap) : read_plain(s, buf, cap);
     if (n > 0) s->out_offset += (uint64_t)n;
     return n;
 }
@@ -112,9 +66,8 @@ int source_unread(Source *s, const char *buf, size_t n) {
 }
 
 void source_close(Source *s) {
-    if (s->bz_active) BZ2_bzDecompressEnd(&s->bz);
+    bz2_close(s->bz2);
     if (s->fp) fclose(s->fp);
-    free(s->in);
     free(s->pending);
     memset(s, 0, sizeof *s);
 }
