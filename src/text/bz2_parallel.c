@@ -191,6 +191,7 @@ static int grow_output(Segment *s) {
     return 0;
 }
 
+/* Decodes s->in into s->out (grown as needed); s->result says how it ended. */
 static void decode_segment(Segment *s) {
     bz_stream bz;
     memset(&bz, 0, sizeof bz);
