@@ -62,6 +62,8 @@ int main(void) {
     CHECK_NEAR(t.max_grad_norm, 1.0, 0);
     CHECK(train_config_load("configs/training_m4max_large.yaml", &t) == 0 && t.gradient_checkpointing == 1);
     CHECK(train_config_load("configs/training_tiny.yaml", &t) == 0);
+    CHECK_MSG(train_config_load("configs/training_sanity.yaml", &t) == 0, "%s", kr_last_error());
+    CHECK(t.batch_size == 128 && t.seq_len == 128 && t.max_steps == 1000 && t.gradient_accumulation_steps == 1);
 
     const char *bad = write_tmp("badtrain.yaml", "optimizer:\n  betas: [0.9]\n");
     CHECK(train_config_load(bad, &t) != 0);
