@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Everything the CUDA backend needs on a GPU machine, in one call (about 6 minutes on an H100):
+# Everything the CUDA backend needs on a GPU machine, in one call (each step under a timeout):
 # the correctness checks, the per-kernel timings (wgmma and mma.sync flash attention side by
 # side), the end-to-end trainer run, the overfitting sanity check on the medium model, and the
-# PyTorch comparison for the models named (default medium). Logs go to $LOG_DIR (default $OUT, the
-# device tool's return folder, else /tmp/krllm-cuda). Build the binaries first: bench/pack_devcarry.sh.
+# PyTorch comparison for the models named (default medium), ours with both flash-attention kernel
+# sets. Logs go to $LOG_DIR (default $OUT, the device tool's return folder, else
+# /tmp/krllm-cuda). Build the binaries first: bench/pack_devcarry.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log=${LOG_DIR:-${OUT:-/tmp/krllm-cuda}}
@@ -30,4 +31,8 @@ if [ -f .devcarry/tokens/train.bin ]; then
 fi
 timeout 400 bench/train_cuda "${MODELS:-medium}" 16 2048 10 > "$log/train_cuda.log" 2>&1 || status=1
 grep -E 'tok/s' "$log/train_cuda.log"
+# ours again with the wgmma flash kernels (no PyTorch rerun)
+KRLLM_FLASH_KERNELS=wgmma SKIP_TORCH=1 timeout 200 bench/train_cuda "${MODELS:-medium}" 16 2048 10 \
+  > "$log/train_cuda_wgmma.log" 2>&1 || status=1
+grep -E 'tok/s' "$log/train_cuda_wgmma.log"
 exit $status

@@ -10,6 +10,8 @@
  * PTX ISA for m16n8k16: thread (g = lane/4, c = lane%4) holds accumulator elements at rows
  * g and g+8, columns 2c and 2c+1 of each 8-column tile. */
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "backend/cuda/kernels.cuh"
 #include "backend/cuda/tensor_core.cuh"
@@ -710,14 +712,27 @@ int k_flash_bwd_wgmma(const bf16 *qkv, const bf16 *o, const bf16 *dout, const fl
     return flash_bwd_wgmma(qkv, o, dout, lse, dsum, dqkv, a, s);
 }
 
+/* KRLLM_FLASH_KERNELS=wgmma selects the warpgroup kernels for the whole process (the checks
+ * compare both paths with the CPU reference; the benchmarks time both). */
+static bool use_wgmma() {
+    static int choice = -1;
+    if (choice < 0) {
+        const char *e = getenv("KRLLM_FLASH_KERNELS");
+        choice = e && !strcmp(e, "wgmma");
+    }
+    return choice == 1;
+}
+
 template <> int k_attention_fwd<bf16>(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s) {
-    if (a.hd == 64) return flash_fwd<64>(qkv, o, lse, a, s);
+    if (a.hd == 64) return use_wgmma() ? flash_fwd_wgmma(qkv, o, lse, a, s) : flash_fwd<64>(qkv, o, lse, a, s);
     return k_attention_fwd_simple<bf16>(qkv, o, lse, a, s);
 }
 template <>
 int k_attention_bwd<bf16>(const bf16 *qkv, const bf16 *o, const bf16 *dout, const float *lse, float *dsum, bf16 *dqkv,
                           AttnShape a, cudaStream_t s) {
-    if (a.hd == 64) return flash_bwd<64>(qkv, o, dout, lse, dsum, dqkv, a, s);
+    if (a.hd == 64)
+        return use_wgmma() ? flash_bwd_wgmma(qkv, o, dout, lse, dsum, dqkv, a, s)
+                           : flash_bwd<64>(qkv, o, dout, lse, dsum, dqkv, a, s);
     return k_attention_bwd_simple<bf16>(qkv, o, dout, lse, dsum, dqkv, a, s);
 }
 template <> int k_attention_fwd<float>(const float *qkv, float *o, float *lse, AttnShape a, cudaStream_t s) {
