@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole pipeline on the bundled Korean sample: prepare -> tokenizer -> shards -> train -> generate.
+# The whole pipeline on the bundled Korean sample: prepare -> tokenizer -> shards -> train -> generate
+# -> export.
 # Everything lands in $DEMO_DIR (default runs/demo). DEMO_QUICK=1 makes a seconds-long run for tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +54,10 @@ for prompt in "대한민국의 수도는" "지미 카터는" "수학에서"; do
   "$KRLLM" generate --checkpoint "$DEMO_DIR/checkpoints" --prompt "$prompt" --max_length "$MAXLEN" \
     --temperature 0.8 --top_k 40 --top_p 0.95 --repetition_penalty 1.1 --seed 1
 done
+
+step "Exporting for llama.cpp (GGUF) and Hugging Face (safetensors)"
+"$KRLLM" export --checkpoint "$DEMO_DIR/checkpoints" --format gguf --output "$DEMO_DIR/export/model-f16.gguf" --dtype f16
+"$KRLLM" export --checkpoint "$DEMO_DIR/checkpoints" --format safetensors --output "$DEMO_DIR/export/hf"
 
 step "Done. Everything is in $DEMO_DIR:"
 ls "$DEMO_DIR" "$DEMO_DIR/checkpoints"

@@ -4,7 +4,18 @@
 #include "cli/commands.h"
 #include "common/args.h"
 #include "common/error.h"
+#include "common/fileio.h"
 #include "export/export.h"
+
+/* The folder that will hold `path`, created when missing (as train creates its output_dir). */
+static int make_parent_dir(const char *path) {
+    char dir[1024];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) return kr_error("output path too long: %s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return 0;
+    *slash = 0;
+    return kr_mkdir_p(dir);
+}
 
 int cmd_export(int argc, char **argv) {
     const char *checkpoint = NULL, *format = NULL, *output = NULL, *dtype = "f32";
@@ -27,6 +38,10 @@ int cmd_export(int argc, char **argv) {
     if (export_parse_dtype(dtype, &dt) != 0) {
         kr_print_error();
         return 2;
+    }
+    if (make_parent_dir(output) != 0) {
+        kr_print_error();
+        return 1;
     }
     LoadedModel m;
     if (checkpoint_load_model(checkpoint, &m) != 0) {

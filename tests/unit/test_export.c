@@ -506,7 +506,8 @@ static void test_model(int tied) {
         CHECK_MSG(run_export(ckpt, "safetensors", out, dtypes[i]) == 0, "safetensors %s", dtypes[i]);
         check_safetensors(out, &c, &l, p, dtypes[i]);
         if (i == 0) check_rope_permutation(out, &c, &l, p);
-        snprintf(out, sizeof out, "%s/export-%d-%s.gguf", tmp, tied, dtypes[i]);
+        /* folders on the way to the output are created */
+        snprintf(out, sizeof out, "%s/export-%d/new/%s.gguf", tmp, tied, dtypes[i]);
         CHECK_MSG(run_export(ckpt, "gguf", out, dtypes[i]) == 0, "gguf %s", dtypes[i]);
         check_gguf(out, &c, &l, p, dtypes[i]);
     }
