@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "infer/workpool.h"
+#include "common/workpool.h"
 
 typedef enum { PREC_FP32, PREC_BF16, PREC_INT8, PREC_INT8_ROW } InferPrecision;
 

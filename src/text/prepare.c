@@ -9,7 +9,6 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
-#include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include "common/error.h"
 #include "common/fileio.h"
 #include "common/util.h"
+#include "common/workpool.h"
 #include "text/dedup.h"
 #include "text/markup.h"
 #include "text/split.h"
@@ -377,6 +377,8 @@ typedef struct {
     LshIndex lsh;
     Worker *workers;
     int nthreads;
+    WorkPool *pool;    /* nthreads threads, the caller included */
+    char failure[512]; /* the message of a failed parallel phase */
     CleanDoc *cdocs;
     DocPieces *dpieces;
     size_t docs_cap;
@@ -418,6 +420,43 @@ static int emit_piece(const PrepareOptions *o, Run *r, const char *text, const P
     return 0;
 }
 
+/* The two parallel phases of a batch run on the work pool, DOCS_PER_CHUNK documents a chunk: a
+ * document is cleaned by, and its text kept in the arena of, the thread that took its chunk. */
+#define DOCS_PER_CHUNK 4
+typedef enum { PHASE_CLEAN, PHASE_PIECE } Phase;
+typedef struct {
+    const PrepareOptions *o;
+    Run *r;
+    Batch *b;
+    Phase phase;
+    int failed; /* set by the first failing thread, whose kr_last_error() holds the message */
+} BatchJob;
+
+static void batch_chunk(void *ctx, int chunk, int t) {
+    BatchJob *j = ctx;
+    Run *r = j->r;
+    size_t i1 = (size_t)(chunk + 1) * DOCS_PER_CHUNK < j->b->n ? (size_t)(chunk + 1) * DOCS_PER_CHUNK : j->b->n;
+    for (size_t i = (size_t)chunk * DOCS_PER_CHUNK; i < i1; i++) {
+        if (__atomic_load_n(&j->failed, __ATOMIC_RELAXED)) return;
+        const RawDoc *d = &j->b->docs[i];
+        CleanDoc *cd = &r->cdocs[i];
+        int rc = j->phase == PHASE_CLEAN
+                     ? clean_document(j->o, &r->workers[t], j->b->text + d->off, d->len, d->kind, cd, t)
+                     : piece_document(j->o, &r->lsh.params, &r->workers[t], &r->workers[cd->thread], cd, &r->dpieces[i], t);
+        if (rc != 0) {
+            int expected = 0;
+            if (__atomic_compare_exchange_n(&j->failed, &expected, t + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+                snprintf(r->failure, sizeof r->failure, "%s", kr_last_error());
+            return;
+        }
+    }
+}
+
+static int run_phase(Run *r, BatchJob *j) {
+    workpool_run(r->pool, batch_chunk, j, (int)((j->b->n + DOCS_PER_CHUNK - 1) / DOCS_PER_CHUNK));
+    return j->failed ? kr_error("%s", r->failure) : 0;
+}
+
 static int process_batch(const PrepareOptions *o, Run *r, Batch *b) {
     if (b->n > r->docs_cap) {
         CleanDoc *c = realloc(r->cdocs, b->n * sizeof *c);
@@ -428,37 +467,15 @@ static int process_batch(const PrepareOptions *o, Run *r, Batch *b) {
         r->docs_cap = b->n;
     }
     for (int t = 0; t < r->nthreads; t++) r->workers[t].clean_len = r->workers[t].npieces = 0;
-    int failed = 0;
-    char failure[512] = "";
-    long n = (long)b->n;
-#pragma omp parallel for schedule(dynamic, 4) num_threads(r->nthreads)
-    for (long i = 0; i < n; i++) {
-        int t = omp_get_thread_num();
-        if (__atomic_load_n(&failed, __ATOMIC_RELAXED)) continue;
-        if (clean_document(o, &r->workers[t], b->text + b->docs[i].off, b->docs[i].len, b->docs[i].kind, &r->cdocs[i], t) != 0) {
-#pragma omp critical
-            snprintf(failure, sizeof failure, "%s", kr_last_error());
-            __atomic_store_n(&failed, 1, __ATOMIC_RELAXED);
-        }
-    }
-    if (failed) return kr_error("%s", failure);
+    BatchJob job = {o, r, b, PHASE_CLEAN, 0};
+    if (run_phase(r, &job) != 0) return -1;
     if (o->line_dedup)
         for (size_t i = 0; i < b->n; i++) {
             CleanDoc *cd = &r->cdocs[i];
             if (dedup_lines(&r->lines, r->workers[cd->thread].clean + cd->off, &cd->len, o->seed, &r->total.lines_removed) != 0) return -1;
         }
-#pragma omp parallel for schedule(dynamic, 4) num_threads(r->nthreads)
-    for (long i = 0; i < n; i++) {
-        int t = omp_get_thread_num();
-        if (__atomic_load_n(&failed, __ATOMIC_RELAXED)) continue;
-        CleanDoc *cd = &r->cdocs[i];
-        if (piece_document(o, &r->lsh.params, &r->workers[t], &r->workers[cd->thread], cd, &r->dpieces[i], t) != 0) {
-#pragma omp critical
-            snprintf(failure, sizeof failure, "%s", kr_last_error());
-            __atomic_store_n(&failed, 1, __ATOMIC_RELAXED);
-        }
-    }
-    if (failed) return kr_error("%s", failure);
+    job.phase = PHASE_PIECE;
+    if (run_phase(r, &job) != 0) return -1;
     for (size_t i = 0; i < b->n; i++) {
         DocPieces *dp = &r->dpieces[i];
         const char *arena = r->workers[r->cdocs[i].thread].clean;
@@ -598,6 +615,7 @@ static void run_free(Run *r) {
         norm_scratch_free(&w->ns);
     }
     free(r->workers);
+    workpool_free(r->pool);
     free(r->cdocs);
     free(r->dpieces);
 }
@@ -654,7 +672,8 @@ int prepare_run(const PrepareOptions *o, int *problems) {
     if (r.nthreads > 256) r.nthreads = 256;
     p.decode_threads = r.nthreads;
     r.workers = calloc((size_t)r.nthreads, sizeof *r.workers);
-    int rc = p.files && r.workers ? 0 : kr_error("out of memory");
+    r.pool = workpool_create(r.nthreads);
+    int rc = p.files && r.workers && r.pool ? 0 : kr_error("out of memory");
     uint64_t total_bytes = 0;
     for (int i = 0; rc == 0 && i < paths.n; i++) {
         struct stat st;

@@ -1,4 +1,4 @@
-#include "infer/workpool.h"
+#include "common/workpool.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -1,10 +1,10 @@
-/* A small thread pool for the decode loop. Work is a number of independent chunks; the calling
- * thread takes chunks too, and waits only for chunks that a worker has already started. A
+/* A small thread pool for the decode loop and prepare's cleaning. Work is a number of independent
+ * chunks; the calling thread takes chunks too, and waits only for chunks that a worker has already started. A
  * worker that is not running (the machine is busy, or it is asleep) therefore never holds the
  * caller up, unlike a fork-join barrier where every thread must check in. Idle workers spin
  * briefly for the next job, then sleep. */
-#ifndef KR_INFER_WORKPOOL_H
-#define KR_INFER_WORKPOOL_H
+#ifndef KR_COMMON_WORKPOOL_H
+#define KR_COMMON_WORKPOOL_H
 
 typedef struct WorkPool WorkPool;
 /* thread: 0 for the caller, 1.. for the workers (e.g. to index per-thread scratch). */
