@@ -2,7 +2,7 @@
  * every input is also decoded by libbz2's own streaming decoder, stream after stream. When that
  * reference succeeds, ours must give the same bytes; when it fails, ours must fail too, having
  * delivered only a prefix of what the reference produced before its error.
- * Build and run: tests/fuzz/run_fuzz_bz2.sh [seconds]. */
+ * Build and run: tests/fuzz/run_fuzz.sh bz2 [seconds]. */
 #include <bzlib.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* libFuzzer harness for the YAML configuration loaders (model and training configs): any file
  * must load or be refused with a message, never crash. The input is handed over as a file
- * through a memfd, as the loaders read paths. Build and run: tests/fuzz/run_fuzz_config.sh. */
+ * through a memfd, as the loaders read paths. Build and run: tests/fuzz/run_fuzz.sh config. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>

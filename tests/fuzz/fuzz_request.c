@@ -1,6 +1,6 @@
 /* libFuzzer harness for what a hostile client controls: request bodies (both endpoints) and
  * the text stream that a model's bytes and the request's stop strings drive.
- * Build and run: tests/fuzz/run_fuzz_serve.sh [seconds]. */
+ * Build and run: tests/fuzz/run_fuzz.sh serve [seconds]. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * WikiExtractor and parenthesis tidying, HTML tags and entities, then UTF-8 repair and Unicode
  * normalisation. Checks what the functions promise: results never longer than the input where
  * documented, and valid UTF-8 out of the normaliser. Buffers are sized exactly as the headers
- * ask, so AddressSanitizer catches any write past them. Build and run: tests/fuzz/run_fuzz_text.sh. */
+ * ask, so AddressSanitizer catches any write past them. Build and run: tests/fuzz/run_fuzz.sh text. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* libFuzzer harness for what a damaged or hostile tokenizer .model file controls: the protobuf
  * parser, the model checks (pieces, merges, normalizer, the embedded self-test) and, when a file
- * is accepted, encoding and decoding with it. Build and run: tests/fuzz/run_fuzz_tokenizer.sh. */
+ * is accepted, encoding and decoding with it. Build and run: tests/fuzz/run_fuzz.sh tokenizer. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
