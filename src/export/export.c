@@ -6,7 +6,7 @@
 
 #include "common/error.h"
 #include "common/fileio.h"
-#include "export/halfprec.h"
+#include "common/halfprec.h"
 
 static const char *dtype_names[] = {"f32", "f16", "bf16"};
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/halfprec.h"
 
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -63,20 +64,6 @@ int infer_precision_parse(const char *s, InferPrecision *out) {
 
 const char *infer_precision_name(InferPrecision p) { return precision_names[p]; }
 
-uint16_t bf16_from_float(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7FFFu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-float bf16_to_float(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 static void quantize_int8_row(const float *w, int cols, int group, int8_t *q, float *scales) {
     for (int g0 = 0, gi = 0; g0 < cols; g0 += group, gi++) {
         int g1 = g0 + group < cols ? g0 + group : cols;
@@ -107,7 +94,7 @@ int qmatrix_init(QMatrix *m, const float *w, int rows, int cols, InferPrecision 
         m->bf16 = malloc(n * sizeof *m->bf16);
         if (!m->bf16) return kr_error("out of memory for a %dx%d bf16 matrix", rows, cols);
 #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) m->bf16[i] = bf16_from_float(w[i]);
+        for (size_t i = 0; i < n; i++) m->bf16[i] = kr_f32_to_bf16(w[i]);
         return 0;
     case PREC_INT8:
     case PREC_INT8_ROW:
@@ -178,7 +165,7 @@ void qmatrix_dequantize_rows(const QMatrix *m, int r0, int nrows, float *out) {
         if (m->prec == PREC_FP32) {
             memcpy(o, m->f32 + base, (size_t)cols * sizeof *o);
         } else if (m->prec == PREC_BF16) {
-            for (int c = 0; c < cols; c++) o[c] = bf16_to_float(m->bf16[base + c]);
+            for (int c = 0; c < cols; c++) o[c] = kr_bf16_to_f32(m->bf16[base + c]);
         } else {
             dequantize_int8_row(m, r, o);
         }
@@ -282,7 +269,7 @@ typedef uint16_t BfInput;
 
 static void pair_input(const float *x, int nx, int cols, int padded, BfInput *out) {
     for (int b = 0; b < nx; b++)
-        for (int c = 0; c < padded; c++) out[(size_t)b * padded + c] = c < cols ? bf16_from_float(x[(size_t)b * cols + c]) : 0;
+        for (int c = 0; c < padded; c++) out[(size_t)b * padded + c] = c < cols ? kr_f32_to_bf16(x[(size_t)b * cols + c]) : 0;
 }
 #else
 typedef float BfInput;
@@ -505,7 +492,7 @@ static float row_dot(const QMatrix *m, int r, const float *x) {
     } else if (m->prec == PREC_BF16) {
         const uint16_t *w = m->bf16 + base;
 #pragma omp simd reduction(+ : s)
-        for (int c = 0; c < m->cols; c++) s += bf16_to_float(w[c]) * x[c];
+        for (int c = 0; c < m->cols; c++) s += kr_bf16_to_f32(w[c]) * x[c];
     } else {
         const int8_t *w = m->q + base;
         const float *sc = m->scales + (size_t)r * m->groups_per_row;

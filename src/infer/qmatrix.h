@@ -53,8 +53,4 @@ void qmatrix_matvec_multi(WorkPool *pool, const QMatrix *const *ms, float *const
 /* Writes rows [r0, r0 + nrows) of W as fp32 [nrows, cols] into out (for BLAS products). */
 void qmatrix_dequantize_rows(const QMatrix *m, int r0, int nrows, float *out);
 
-/* fp32 <-> bf16 (round to nearest even). */
-uint16_t bf16_from_float(float f);
-float bf16_to_float(uint16_t h);
-
 #endif

@@ -15,7 +15,7 @@
 #include "common/fileio.h"
 #include "common/rng.h"
 #include "model_testutil.h"
-#include "export/halfprec.h"
+#include "common/halfprec.h"
 #include "model/params.h"
 #include "test.h"
 #include "tokenizer/spm_proto.h"

@@ -1,4 +1,4 @@
-#include "export/halfprec.h"
+#include "common/halfprec.h"
 
 #include <string.h>
 
@@ -20,14 +20,6 @@ static uint32_t shift_round_even(uint32_t v, int shift) {
     uint32_t kept = v >> shift, rest = v & ((1u << shift) - 1), half = 1u << (shift - 1);
     if (rest > half || (rest == half && (kept & 1))) kept++;
     return kept;
-}
-
-uint16_t kr_f32_to_bf16(float x) {
-    uint32_t u = f32_bits(x);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u); /* quiet nan */
-    /* A carry out of the mantissa moves into the exponent, which is exactly the next bf16 value
-       (and the largest finite values round up to inf, as they should). */
-    return (uint16_t)shift_round_even(u, 16);
 }
 
 uint16_t kr_f32_to_f16(float x) {
@@ -62,5 +54,3 @@ float kr_f16_to_f32(uint16_t h) {
     }
     return bits_f32(sign | ((exp + 112) << 23) | (mant << 13));
 }
-
-float kr_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
