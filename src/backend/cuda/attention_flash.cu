@@ -49,6 +49,94 @@ __device__ __forceinline__ void kv_tiles_advance(bf16 *sK, bf16 *sV, const bf16 
     __syncthreads();
 }
 
+/* ---- softmax steps shared by the mma.sync and wgmma kernels ----
+ * Each works on one thread's part of a 16-row accumulator tile: rows row0 and row0 + 8, columns
+ * 8 j + 2 c + (e & 1) of s[j][e] (c = lane % 4). */
+
+/* The forward's step for one key tile: masks keys past the row on the diagonal tile, folds the
+ * tile into the running max m and sum l (base 2), rescales the output accumulator, and leaves
+ * the unnormalised probabilities in s. */
+template <int NJ>
+__device__ __forceinline__ void online_softmax_tile(float (&s)[8][4], float (&acc)[NJ][4], float (&m)[2], float (&l)[2],
+                                                    int key0, int row0, bool diag, float scale_log2) {
+    int c = threadIdx.x & 3, row1 = row0 + 8;
+    if (diag) {
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+                if (key0 + 8 * j + 2 * c + (e & 1) > (e < 2 ? row0 : row1)) s[j][e] = -INFINITY;
+    }
+    /* max over raw scores (the scale is positive), scaled once per row */
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        mx0 = fmaxf(mx0, fmaxf(s[j][0], s[j][1]));
+        mx1 = fmaxf(mx1, fmaxf(s[j][2], s[j][3]));
+    }
+    mx0 *= scale_log2;
+    mx1 *= scale_log2;
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    /* every row sees key 0 in the first tile, so the running max is finite from then on */
+    float n0 = fmaxf(m[0], mx0), n1 = fmaxf(m[1], mx1);
+    float c0 = fast_exp2(m[0] - n0), c1 = fast_exp2(m[1] - n1);
+    m[0] = n0;
+    m[1] = n1;
+    float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        s[j][0] = fast_exp2(fmaf(s[j][0], scale_log2, -n0));
+        s[j][1] = fast_exp2(fmaf(s[j][1], scale_log2, -n0));
+        s[j][2] = fast_exp2(fmaf(s[j][2], scale_log2, -n1));
+        s[j][3] = fast_exp2(fmaf(s[j][3], scale_log2, -n1));
+        sum0 += s[j][0] + s[j][1];
+        sum1 += s[j][2] + s[j][3];
+    }
+    l[0] = l[0] * c0 + sum0;
+    l[1] = l[1] * c1 + sum1;
+#pragma unroll
+    for (int j = 0; j < NJ; j++) {
+        acc[j][0] *= c0;
+        acc[j][1] *= c0;
+        acc[j][2] *= c1;
+        acc[j][3] *= c1;
+    }
+}
+
+/* The dq kernel's step: s (scores) becomes dS = P (dP - D) for query rows row0 / row0 + 8 with
+ * log-sum-exps L (base 2) and row terms D; keys past the row are zero on the diagonal tile. */
+__device__ __forceinline__ void dq_scores_to_ds(float (&s)[8][4], const float (&dp)[8][4], int key0, int row0, bool diag,
+                                                float L0, float L1, float D0, float D1, float scale_log2) {
+    int c = threadIdx.x & 3, row1 = row0 + 8;
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int key = key0 + 8 * j + 2 * c + (e & 1), row = e < 2 ? row0 : row1;
+            float p = (diag && key > row) ? 0.f : fast_exp2(fmaf(s[j][e], scale_log2, -(e < 2 ? L0 : L1)));
+            s[j][e] = p * (dp[j][e] - (e < 2 ? D0 : D1));
+        }
+}
+
+/* The dk/dv kernel's step on transposed tiles (rows are keys key0 / key0 + 8, columns queries
+ * from q0 with log-sum-exps l_t and row terms d_t): s becomes P^T and dp becomes dS^T. */
+__device__ __forceinline__ void dkv_probs_and_ds(float (&s)[8][4], float (&dp)[8][4], int q0, int key0, bool diag,
+                                                 const float *l_t, const float *d_t, float scale_log2) {
+    int c = threadIdx.x & 3, key1 = key0 + 8;
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int col = 8 * j + 2 * c + (e & 1), key = e < 2 ? key0 : key1;
+            float p = (diag && key > q0 + col) ? 0.f : fast_exp2(fmaf(s[j][e], scale_log2, -l_t[col]));
+            s[j][e] = p;
+            dp[j][e] = p * (dp[j][e] - d_t[col]);
+        }
+}
+
 /* acc[16 x 64] = A[16 x HD] . tile[64 x HD]^T (tile rows are the output columns), with this
  * warp's 16 rows of A read from a shared tile at each use (fewer live registers, so more warps
  * fit on a multiprocessor). */
@@ -194,54 +282,9 @@ __global__ void __launch_bounds__(FA_THREADS) flash_fwd_kernel(const bf16 *qkv, 
             mma_abt_mt<HD, MT>(s, qf, sK + buf * FA_ROWS * LD);
             bool diag = (kb + 1) * FA_ROWS - 1 > warp_row0;
 #pragma unroll
-            for (int m = 0; m < MT; m++) {
-                int row0 = warp_row0 + m * 16 + g, row1 = row0 + 8;
-                float mx0 = -INFINITY, mx1 = -INFINITY;
-                if (diag) {
-#pragma unroll
-                    for (int j = 0; j < 8; j++)
-#pragma unroll
-                        for (int e = 0; e < 4; e++) {
-                            int key = kb * FA_ROWS + 8 * j + 2 * c + (e & 1);
-                            if (key > (e < 2 ? row0 : row1)) s[m][j][e] = -INFINITY;
-                        }
-                }
-                /* max over raw scores (the scale is positive), scaled once per row */
-#pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    mx0 = fmaxf(mx0, fmaxf(s[m][j][0], s[m][j][1]));
-                    mx1 = fmaxf(mx1, fmaxf(s[m][j][2], s[m][j][3]));
-                }
-                mx0 *= scale_log2;
-                mx1 *= scale_log2;
-                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-                float n0 = fmaxf(mrow[m][0], mx0), n1 = fmaxf(mrow[m][1], mx1);
-                float c0 = fast_exp2(mrow[m][0] - n0), c1 = fast_exp2(mrow[m][1] - n1);
-                mrow[m][0] = n0;
-                mrow[m][1] = n1;
-                float sum0 = 0.f, sum1 = 0.f;
-#pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    s[m][j][0] = fast_exp2(fmaf(s[m][j][0], scale_log2, -n0));
-                    s[m][j][1] = fast_exp2(fmaf(s[m][j][1], scale_log2, -n0));
-                    s[m][j][2] = fast_exp2(fmaf(s[m][j][2], scale_log2, -n1));
-                    s[m][j][3] = fast_exp2(fmaf(s[m][j][3], scale_log2, -n1));
-                    sum0 += s[m][j][0] + s[m][j][1];
-                    sum1 += s[m][j][2] + s[m][j][3];
-                }
-                lrow[m][0] = lrow[m][0] * c0 + sum0;
-                lrow[m][1] = lrow[m][1] * c1 + sum1;
-#pragma unroll
-                for (int j = 0; j < HD / 8; j++) {
-                    acc[m][j][0] *= c0;
-                    acc[m][j][1] *= c0;
-                    acc[m][j][2] *= c1;
-                    acc[m][j][3] *= c1;
-                }
-            }
+            for (int m = 0; m < MT; m++)
+                online_softmax_tile<HD / 8>(s[m], acc[m], mrow[m], lrow[m], kb * FA_ROWS, warp_row0 + m * 16 + g, diag,
+                                            scale_log2);
             mma_pv_mt<HD, MT>(acc, s, sV + buf * FA_ROWS * LD);
         }
         __syncthreads(); /* the next iteration's prefetch overwrites this buffer */
@@ -306,14 +349,7 @@ __global__ void __launch_bounds__(FA_THREADS, 4) flash_dq_kernel(const bf16 *qkv
         float s[8][4], dp[8][4];
         mma_abt_s<HD>(s, sQ, warp, sK + buf * FA_ROWS * LD);
         mma_abt_s<HD>(dp, sO, warp, sV + buf * FA_ROWS * LD);
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int key = kb * FA_ROWS + 8 * j + 2 * c + (e & 1), row = e < 2 ? row0 : row1;
-                float p = (kb == qb && key > row) ? 0.f : fast_exp2(fmaf(s[j][e], scale_log2, -(e < 2 ? L0 : L1)));
-                s[j][e] = p * (dp[j][e] - (e < 2 ? D0 : D1));
-            }
+        dq_scores_to_ds(s, dp, kb * FA_ROWS, row0, kb == qb, L0, L1, D0, D1, scale_log2);
         mma_pv<HD>(acc, s, sK + buf * FA_ROWS * LD);
         __syncthreads();
     }
@@ -383,15 +419,7 @@ __global__ void __launch_bounds__(FA_THREADS, 3) flash_dkv_kernel(const bf16 *qk
         float s[8][4], dp[8][4];
         mma_abt_s<HD>(s, sK, warp, q_t);
         mma_abt_s<HD>(dp, sV, warp, o_t);
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int col = 8 * j + 2 * c + (e & 1), q = qb * FA_ROWS + col, key = e < 2 ? key0 : key1;
-                float p = (qb == kb && key > q) ? 0.f : fast_exp2(fmaf(s[j][e], scale_log2, -l_t[col]));
-                s[j][e] = p;
-                dp[j][e] = p * (dp[j][e] - d_t[col]);
-            }
+        dkv_probs_and_ds(s, dp, qb * FA_ROWS, key0, qb == kb, l_t, d_t, scale_log2);
         mma_pv<HD>(dv, s, o_t);
         mma_pv<HD>(dk, dp, q_t);
         __syncthreads(); /* the next prefetch overwrites this stage */
@@ -481,7 +509,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
     cp_async_commit();
     uint32_t qf[4][4], pf[4][4];
     load_a_frags(qf, gq, stride, warp_row0, T);
-    float acc[8][4], s[8][4], m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+    float acc[8][4], s[8][4], mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
 #pragma unroll
     for (int j = 0; j < 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
 
@@ -491,57 +519,14 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
         /* a warpgroup whose rows all precede this key tile has nothing to do in it */
         if (kb * FA_ROWS <= wg_row0 + FA_ROWS - 1) {
             wg_run<WG_KMAJOR>(s, qf, sK + buf * WG_TILE_BYTES, 0);
-            int row0 = warp_row0 + g, row1 = row0 + 8;
-            if ((kb + 1) * FA_ROWS - 1 > warp_row0) {
-#pragma unroll
-                for (int j = 0; j < 8; j++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        int key = kb * FA_ROWS + 8 * j + 2 * c + (e & 1);
-                        if (key > (e < 2 ? row0 : row1)) s[j][e] = -INFINITY;
-                    }
-            }
-            float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                mx0 = fmaxf(mx0, fmaxf(s[j][0], s[j][1]));
-                mx1 = fmaxf(mx1, fmaxf(s[j][2], s[j][3]));
-            }
-            mx0 *= scale_log2;
-            mx1 *= scale_log2;
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-            /* every row sees key 0 in the first tile, so the running max is finite from then on */
-            float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
-            float c0 = fast_exp2(m0 - n0), c1 = fast_exp2(m1 - n1);
-            m0 = n0;
-            m1 = n1;
-            float sum0 = 0.f, sum1 = 0.f;
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                s[j][0] = fast_exp2(fmaf(s[j][0], scale_log2, -n0));
-                s[j][1] = fast_exp2(fmaf(s[j][1], scale_log2, -n0));
-                s[j][2] = fast_exp2(fmaf(s[j][2], scale_log2, -n1));
-                s[j][3] = fast_exp2(fmaf(s[j][3], scale_log2, -n1));
-                sum0 += s[j][0] + s[j][1];
-                sum1 += s[j][2] + s[j][3];
-            }
-            l0 = l0 * c0 + sum0;
-            l1 = l1 * c1 + sum1;
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                acc[j][0] *= c0;
-                acc[j][1] *= c0;
-                acc[j][2] *= c1;
-                acc[j][3] *= c1;
-            }
+            online_softmax_tile<8>(s, acc, mrow, lrow, kb * FA_ROWS, warp_row0 + g, (kb + 1) * FA_ROWS - 1 > warp_row0,
+                                   scale_log2);
             acc_to_a_frags(pf, s);
             wg_run<WG_MNMAJOR>(acc, pf, sV + buf * WG_TILE_BYTES, 1);
         }
         __syncthreads(); /* the next iteration's prefetch overwrites this buffer */
     }
+    float l0 = lrow[0], l1 = lrow[1];
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
@@ -549,8 +534,8 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
     int ostride = a.H * HD, row0 = warp_row0 + g, row1 = row0 + 8;
     store_acc_rows(o + (size_t)b * T * ostride + h * HD, ostride, warp_row0, T, acc, 1.f / l0, 1.f / l1);
     if (c == 0) {
-        if (row0 < T) lse[((size_t)b * T + row0) * a.H + h] = (m0 + log2f(l0)) * LN2;
-        if (row1 < T) lse[((size_t)b * T + row1) * a.H + h] = (m1 + log2f(l1)) * LN2;
+        if (row0 < T) lse[((size_t)b * T + row0) * a.H + h] = (mrow[0] + log2f(l0)) * LN2;
+        if (row1 < T) lse[((size_t)b * T + row1) * a.H + h] = (mrow[1] + log2f(l1)) * LN2;
     }
 }
 
@@ -565,7 +550,7 @@ __global__ void __launch_bounds__(WG_THREADS) flash_dq_wgmma_kernel(const bf16 *
     int stride = (a.H + 2 * a.KV) * HD, ostride = a.H * HD, T = a.T;
     const bf16 *base = qkv + (size_t)b * T * stride;
     const bf16 *gk = base + (a.H + kvh) * HD, *gv = base + (a.H + a.KV + kvh) * HD;
-    int tid = threadIdx.x, warp = tid / 32, lane = tid & 31, g = lane >> 2, c = lane & 3;
+    int tid = threadIdx.x, warp = tid / 32, lane = tid & 31, g = lane >> 2;
     float scale_log2 = scale * LOG2E;
     int warp_row0 = qb * FA_ROWS + warp * 16, row0 = warp_row0 + g, row1 = row0 + 8;
 
@@ -589,14 +574,7 @@ __global__ void __launch_bounds__(WG_THREADS) flash_dq_wgmma_kernel(const bf16 *
         kv_tiles_advance_sw(sK, sV, gk, gv, stride, kb, qb, T, tid, WG_THREADS);
         const unsigned char *k_t = sK + buf * WG_TILE_BYTES, *v_t = sV + buf * WG_TILE_BYTES;
         wg_run2<WG_KMAJOR>(s, qf, k_t, dp, of, v_t, 0);
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int key = kb * FA_ROWS + 8 * j + 2 * c + (e & 1), row = e < 2 ? row0 : row1;
-                float p = (kb == qb && key > row) ? 0.f : fast_exp2(fmaf(s[j][e], scale_log2, -(e < 2 ? L0 : L1)));
-                s[j][e] = p * (dp[j][e] - (e < 2 ? D0 : D1));
-            }
+        dq_scores_to_ds(s, dp, kb * FA_ROWS, row0, kb == qb, L0, L1, D0, D1, scale_log2);
         acc_to_a_frags(dsf, s);
         wg_run<WG_MNMAJOR>(acc, dsf, k_t, 1);
         __syncthreads();
@@ -618,10 +596,10 @@ __global__ void __launch_bounds__(WG_THREADS, 2) flash_dkv_wgmma_kernel(const bf
     int kvh = blockIdx.y % a.KV, b = blockIdx.y / a.KV, group = a.H / a.KV;
     int stride = (a.H + 2 * a.KV) * HD, ostride = a.H * HD, T = a.T;
     const bf16 *base = qkv + (size_t)b * T * stride;
-    int tid = threadIdx.x, warp = tid / 32, lane = tid & 31, g = lane >> 2, c = lane & 3;
+    int tid = threadIdx.x, warp = tid / 32, lane = tid & 31, g = lane >> 2;
     float scale_log2 = scale * LOG2E;
     int nq = (T + FA_ROWS - 1) / FA_ROWS, per_head = nq - kb, total = group * per_head;
-    int warp_key0 = kb * FA_ROWS + warp * 16, key0 = warp_key0 + g, key1 = key0 + 8;
+    int warp_key0 = kb * FA_ROWS + warp * 16, key0 = warp_key0 + g;
 
     auto issue = [&](int it, int st) {
         int h = kvh * group + it / per_head, qb = kb + it % per_head;
@@ -657,15 +635,7 @@ __global__ void __launch_bounds__(WG_THREADS, 2) flash_dkv_wgmma_kernel(const bf
         const unsigned char *q_t = sQ + st * WG_TILE_BYTES, *o_t = sO + st * WG_TILE_BYTES;
         const float *l_t = sL + st * FA_ROWS, *d_t = sD + st * FA_ROWS;
         wg_run2<WG_KMAJOR>(s, kf, q_t, dp, vf, o_t, 0);
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int col = 8 * j + 2 * c + (e & 1), q = qb * FA_ROWS + col, key = e < 2 ? key0 : key1;
-                float p = (qb == kb && key > q) ? 0.f : fast_exp2(fmaf(s[j][e], scale_log2, -l_t[col]));
-                s[j][e] = p;
-                dp[j][e] = p * (dp[j][e] - d_t[col]);
-            }
+        dkv_probs_and_ds(s, dp, qb * FA_ROWS, key0, qb == kb, l_t, d_t, scale_log2);
         acc_to_a_frags(pf, s);
         acc_to_a_frags(dsf, dp);
         wg_run2<WG_MNMAJOR>(dv, pf, o_t, dk, dsf, q_t, 1);

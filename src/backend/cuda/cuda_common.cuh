@@ -43,25 +43,20 @@ __device__ __forceinline__ float warp_max(float x) {
     return x;
 }
 
-/* Sum over a block of up to 1024 threads (every thread gets the result); `scratch` holds 32 floats. */
-__device__ __forceinline__ float block_sum(float x, float *scratch) {
+/* Sum or max over a block of up to 1024 threads (every thread gets the result); `scratch` holds
+ * 32 floats. */
+template <float (*WARP_REDUCE)(float)>
+__device__ __forceinline__ float block_reduce(float x, float identity, float *scratch) {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
-    x = warp_sum(x);
+    x = WARP_REDUCE(x);
     __syncthreads();
     if (lane == 0) scratch[warp] = x;
     __syncthreads();
-    x = lane < nw ? scratch[lane] : 0.f;
-    return warp_sum(x);
+    x = lane < nw ? scratch[lane] : identity;
+    return WARP_REDUCE(x);
 }
-__device__ __forceinline__ float block_max(float x, float *scratch) {
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
-    x = warp_max(x);
-    __syncthreads();
-    if (lane == 0) scratch[warp] = x;
-    __syncthreads();
-    x = lane < nw ? scratch[lane] : -INFINITY;
-    return warp_max(x);
-}
+__device__ __forceinline__ float block_sum(float x, float *scratch) { return block_reduce<warp_sum>(x, 0.f, scratch); }
+__device__ __forceinline__ float block_max(float x, float *scratch) { return block_reduce<warp_max>(x, -INFINITY, scratch); }
 
 static inline unsigned cdiv(size_t a, size_t b) { return (unsigned)((a + b - 1) / b); }
 
