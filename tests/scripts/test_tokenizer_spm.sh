@@ -47,6 +47,11 @@ read -r ver tb vocab sep ntok ndocs <<< "$(echo $hdr)"
 [ "$ver $tb $vocab $sep" = "1 2 2000 2" ] || { echo "bad header: $ver $tb $vocab $sep"; exit 1; }
 [ "$ntok" = "$want_tokens" ] && [ "$ndocs" = "$want_docs" ] || { echo "counts $ntok/$ndocs, want $want_tokens/$want_docs"; exit 1; }
 [ "$(stat -c %s "$T/tokens/a.bin")" -eq $((64 + 2 * want_tokens)) ]
+# every document is <s> ids </s>: the shard starts with <s> (1), and <s> and </s> (2) each occur once per document
+tokens=$(od -A n -t u2 -v -j 64 "$T/tokens/a.bin" | tr -s ' ' '\n' | sed '/^$/d')
+[ "$(echo "$tokens" | head -1)" = 1 ] || { echo "the shard does not start with <s>"; exit 1; }
+[ "$(echo "$tokens" | grep -cx 1)" = "$want_docs" ] && [ "$(echo "$tokens" | grep -cx 2)" = "$want_docs" ] ||
+  { echo "<s>/</s> counts differ from the document count $want_docs"; exit 1; }
 # Bad input: clear errors, non-zero exit, no partial output.
 fails() { if "$@" > "$T/err.out" 2>&1; then echo "should have failed: $*"; exit 1; fi; grep -q "krllm: " "$T/err.out"; }
 fails "$KRLLM_BIN" tokenizer encode --model "$T/missing.model" < /dev/null

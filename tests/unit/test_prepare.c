@@ -113,6 +113,11 @@ int main(void) {
     CHECK(run(ab, 2, tmp_path("out1"), 1, NULL) == 0);
     CHECK(run(ba, 2, tmp_path("out2"), 2, NULL) == 0);
     char *o1 = read_outputs(tmp_path("out1")), *o2 = read_outputs(tmp_path("out2"));
+    /* the same inputs in the same order give the same bytes on any number of cleaning threads */
+    CHECK(run(ab, 2, tmp_path("out9"), 3, NULL) == 0);
+    char *o9 = read_outputs(tmp_path("out9"));
+    CHECK(o9 && !strcmp(o1, o9));
+    free(o9);
     CHECK_MSG(count_lines(o1, "\n") == 300 + 3, "%d lines", count_lines(o1, "\n"));
     CHECK(count_lines(o1, "짧다") == 0);
     /* every document lands in the same split whatever the input order */
