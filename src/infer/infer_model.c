@@ -310,14 +310,15 @@ static void attention_group(void *ctx, int chunk, int thread) {
         const float *kt = kc + (size_t)t * hd;
         for (int g = 0; g < group; g++) sc[(size_t)g * m->ctx + t] = dot_row(q + (size_t)g * hd, kt, hd) * scale;
     }
+    /* softmax, with the 1/sum applied once to the output rather than to every weight */
     for (int g = 0; g < group; g++) {
-        float *sg = sc + (size_t)g * m->ctx, mx = -INFINITY, sum = 0;
+        float *sg = sc + (size_t)g * m->ctx, *og = o + (size_t)g * hd, mx = -INFINITY, sum = 0;
         for (int t = 0; t < T; t++) mx = sg[t] > mx ? sg[t] : mx;
         for (int t = 0; t < T; t++) sum += (sg[t] = expf(sg[t] - mx));
+        weighted_sum(og, sg, vc, T, hd);
         float inv = 1.0f / sum;
-        for (int t = 0; t < T; t++) sg[t] *= inv;
+        for (int i = 0; i < hd; i++) og[i] *= inv;
     }
-    for (int g = 0; g < group; g++) weighted_sum(o + (size_t)g * hd, sc + (size_t)g * m->ctx, vc, T, hd);
 }
 
 /* Causal attention of every row's query heads over its slot's cached keys 0..pos. */
