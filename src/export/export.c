@@ -60,8 +60,17 @@ static int load_tokenizer(const char *path, SpmModel *m) {
 int export_source_open(ExportSource *src, const LoadedModel *m) {
     src->tok = NULL;
     if (param_layout_init(&src->layout, &m->cfg) != 0) return -1;
+    int64_t max_cols = 0;
+    for (int i = 0; i < src->layout.num_tensors; i++)
+        if (src->layout.tensors[i].cols > max_cols) max_cols = src->layout.tensors[i].cols;
+    src->row_buf = malloc((size_t)max_cols * sizeof(float));
+    if (!src->row_buf) {
+        param_layout_free(&src->layout);
+        return kr_error("out of memory");
+    }
     if (m->tokenizer_path[0]) {
         if (load_tokenizer(m->tokenizer_path, &src->tok_model) != 0) {
+            free(src->row_buf);
             param_layout_free(&src->layout);
             return -1;
         }
@@ -72,6 +81,7 @@ int export_source_open(ExportSource *src, const LoadedModel *m) {
 
 void export_source_close(ExportSource *src) {
     if (src->tok) spm_model_free(&src->tok_model);
+    free(src->row_buf);
     param_layout_free(&src->layout);
 }
 

@@ -34,11 +34,12 @@ typedef struct {
 int export_tensor_name(const ParamTensor *t, const ExportNameMap *map, const char *layer_prefix, char *out, size_t cap);
 
 /* What every exporter reads from a checkpoint: the tensor layout and, when the checkpoint has
- * one, its tokenizer (tok is NULL otherwise). */
+ * one, its tokenizer (tok is NULL otherwise); plus the row buffer the tensor writer needs. */
 typedef struct {
     ParamLayout layout;
     SpmModel tok_model;
     const SpmModel *tok;
+    void *row_buf; /* one converted row of the widest tensor, for export_write_tensor */
 } ExportSource;
 int export_source_open(ExportSource *src, const LoadedModel *m);
 void export_source_close(ExportSource *src);

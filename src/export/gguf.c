@@ -165,21 +165,14 @@ static int write_gguf(Out *o, const LoadedModel *m, const ParamLayout *l, const 
 int export_gguf(const LoadedModel *m, const char *out_path, ExportDtype dt) {
     ExportSource src;
     if (export_source_open(&src, m) != 0) return -1;
-    const ParamLayout *l = &src.layout;
-    int64_t max_cols = 0;
-    for (int i = 0; i < l->num_tensors; i++)
-        if (l->tensors[i].cols > max_cols) max_cols = l->tensors[i].cols;
-    void *buf = malloc((size_t)max_cols * 4);
     AtomicFile af;
     int rc = -1;
-    if (!buf) kr_error("out of memory");
-    else if (kr_atomic_open(&af, out_path) == 0) {
+    if (kr_atomic_open(&af, out_path) == 0) {
         Out o = {af.fp, out_path, 0, 0, 0};
-        rc = write_gguf(&o, m, l, src.tok, dt, buf);
+        rc = write_gguf(&o, m, &src.layout, src.tok, dt, src.row_buf);
         if (rc == 0) rc = kr_atomic_commit(&af);
         else kr_atomic_abort(&af);
     }
-    free(buf);
     export_source_close(&src);
     return rc;
 }

@@ -78,19 +78,14 @@ static char *safetensors_header(const ParamLayout *l, ExportDtype dt, size_t *le
     return out;
 }
 
-static int write_safetensors(const LoadedModel *m, const ParamLayout *l, const char *path, ExportDtype dt) {
+static int write_safetensors(const LoadedModel *m, const ExportSource *src, const char *path, ExportDtype dt) {
+    const ParamLayout *l = &src->layout;
     size_t hlen;
     char *header = safetensors_header(l, dt, &hlen);
     if (!header) return -1;
-    int64_t max_cols = 0;
-    for (int i = 0; i < l->num_tensors; i++)
-        if (l->tensors[i].cols > max_cols) max_cols = l->tensors[i].cols;
-    void *buf = malloc((size_t)max_cols * 4);
     AtomicFile af;
-    if (!buf || kr_atomic_open(&af, path) != 0) {
-        if (!buf) kr_error("out of memory");
+    if (kr_atomic_open(&af, path) != 0) {
         free(header);
-        free(buf);
         return -1;
     }
     uint8_t len_le[8];
@@ -99,11 +94,10 @@ static int write_safetensors(const LoadedModel *m, const ParamLayout *l, const c
     int hd = model_head_dim(&m->cfg);
     for (int i = 0; rc == 0 && i < l->num_tensors; i++) {
         const ParamTensor *t = &l->tensors[i];
-        rc = export_write_tensor(af.fp, m->params + t->offset, t->rows, t->cols, dt, is_rope_tensor(t) ? hd : 0, buf,
-                                 path);
+        rc = export_write_tensor(af.fp, m->params + t->offset, t->rows, t->cols, dt, is_rope_tensor(t) ? hd : 0,
+                                 src->row_buf, path);
     }
     free(header);
-    free(buf);
     if (rc != 0) {
         kr_atomic_abort(&af);
         return -1;
@@ -188,11 +182,11 @@ static int write_tokenizer_files(const char *dir, const char *model_path, const 
     return write_json(dir, "special_tokens_map.json", special_tokens(tok, 0));
 }
 
-static int write_directory(const LoadedModel *m, const ParamLayout *l, const char *dir, const SpmModel *tok,
-                           ExportDtype dt) {
+static int write_directory(const LoadedModel *m, const ExportSource *src, const char *dir, ExportDtype dt) {
+    const SpmModel *tok = src->tok;
     char path[1200];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (write_safetensors(m, l, path, dt) != 0) return -1;
+    if (write_safetensors(m, src, path, dt) != 0) return -1;
     if (write_json(dir, "config.json", config_json(&m->cfg, tok, dt)) != 0) return -1;
     cJSON *gen = cJSON_CreateObject();
     add_token_ids(gen, tok);
@@ -228,7 +222,7 @@ int export_safetensors(const LoadedModel *m, const char *out_dir, ExportDtype dt
     if (export_source_open(&src, m) != 0) return -1;
     CheckpointWriter w;
     int rc = checkpoint_begin(&w, parent, base);
-    if (rc == 0) rc = write_directory(m, &src.layout, w.tmp_dir, src.tok, dt);
+    if (rc == 0) rc = write_directory(m, &src, w.tmp_dir, dt);
     if (rc == 0) rc = checkpoint_commit(&w);
     else checkpoint_abort(&w);
     export_source_close(&src);
