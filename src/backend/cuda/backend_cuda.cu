@@ -129,6 +129,15 @@ static void cuda_destroy(Backend *be) {
     be->impl = NULL;
 }
 
+/* Every copy goes through the backend's stream and waits for it. The stream is non-blocking, so
+ * plain cudaMemcpy/cudaMemset (legacy default stream) would not be ordered with its kernels: a
+ * host-to-device copy from pageable memory may return before its data lands. */
+static int copy_sync(CudaImpl *c, void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    CU_TRY(cudaMemcpyAsync(dst, src, bytes, kind, c->stream));
+    CU_TRY(cudaStreamSynchronize(c->stream));
+    return 0;
+}
+
 static int upload_rope_table(CudaImpl *c, const ModelConfig *cfg) {
     int half = c->hd / 2;
     float2 *h = (float2 *)malloc(sizeof(float2) * (size_t)c->T * half);
@@ -138,10 +147,9 @@ static int upload_rope_table(CudaImpl *c, const ModelConfig *cfg) {
             double ang = t * pow((double)cfg->rope_theta, -2.0 * i / c->hd);
             h[t * half + i] = make_float2((float)cos(ang), (float)sin(ang));
         }
-    cudaError_t e = cudaMemcpy(c->rope_cs, h, sizeof(float2) * (size_t)c->T * half, cudaMemcpyHostToDevice);
+    int rc = copy_sync(c, c->rope_cs, h, sizeof(float2) * (size_t)c->T * half, cudaMemcpyHostToDevice);
     free(h);
-    CU_TRY(e);
-    return 0;
+    return rc;
 }
 
 static int allocate(CudaImpl *c) {
@@ -151,9 +159,9 @@ static int allocate(CudaImpl *c) {
     DALLOC(c, c->m, P * 4);
     DALLOC(c, c->v, P * 4);
     if (c->mp) DALLOC(c, c->wbf, P * 2);
-    CU_TRY(cudaMemset(c->grads, 0, P * 4));
-    CU_TRY(cudaMemset(c->m, 0, P * 4));
-    CU_TRY(cudaMemset(c->v, 0, P * 4));
+    CU_TRY(cudaMemsetAsync(c->grads, 0, P * 4, c->stream));
+    CU_TRY(cudaMemsetAsync(c->m, 0, P * 4, c->stream));
+    CU_TRY(cudaMemsetAsync(c->v, 0, P * 4, c->stream));
     int nsets = c->recompute ? 1 : c->L;
     c->acts = (LayerActs *)calloc(c->L, sizeof *c->acts);
     c->x_in = (float **)calloc(c->L + 1, sizeof *c->x_in);
@@ -234,7 +242,7 @@ static int cuda_create(Backend *be, const ModelConfig *cfg, const BackendOptions
 
 static int cuda_set_params(Backend *be, const float *params) {
     CudaImpl *c = impl_of(be);
-    CU_TRY(cudaMemcpy(c->params, params, c->nparams * 4, cudaMemcpyHostToDevice));
+    TRY(copy_sync(c, c->params, params, c->nparams * 4, cudaMemcpyHostToDevice));
     if (c->mp) TRY(k_convert<bf16>(c->params, c->wbf, c->nparams, c->stream));
     CU_TRY(cudaStreamSynchronize(c->stream));
     return 0;
@@ -242,24 +250,21 @@ static int cuda_set_params(Backend *be, const float *params) {
 
 static int cuda_get_params(Backend *be, float *params) {
     CudaImpl *c = impl_of(be);
-    CU_TRY(cudaStreamSynchronize(c->stream));
-    CU_TRY(cudaMemcpy(params, c->params, c->nparams * 4, cudaMemcpyDeviceToHost));
+    TRY(copy_sync(c, params, c->params, c->nparams * 4, cudaMemcpyDeviceToHost));
     return 0;
 }
 
 static int cuda_set_opt_state(Backend *be, const float *m, const float *v) {
     CudaImpl *c = impl_of(be);
-    CU_TRY(cudaStreamSynchronize(c->stream));
-    CU_TRY(cudaMemcpy(c->m, m, c->nparams * 4, cudaMemcpyHostToDevice));
-    CU_TRY(cudaMemcpy(c->v, v, c->nparams * 4, cudaMemcpyHostToDevice));
+    TRY(copy_sync(c, c->m, m, c->nparams * 4, cudaMemcpyHostToDevice));
+    TRY(copy_sync(c, c->v, v, c->nparams * 4, cudaMemcpyHostToDevice));
     return 0;
 }
 
 static int cuda_get_opt_state(Backend *be, float *m, float *v) {
     CudaImpl *c = impl_of(be);
-    CU_TRY(cudaStreamSynchronize(c->stream));
-    CU_TRY(cudaMemcpy(m, c->m, c->nparams * 4, cudaMemcpyDeviceToHost));
-    CU_TRY(cudaMemcpy(v, c->v, c->nparams * 4, cudaMemcpyDeviceToHost));
+    TRY(copy_sync(c, m, c->m, c->nparams * 4, cudaMemcpyDeviceToHost));
+    TRY(copy_sync(c, v, c->v, c->nparams * 4, cudaMemcpyDeviceToHost));
     return 0;
 }
 
@@ -271,8 +276,7 @@ static int cuda_zero_grad(Backend *be) {
 
 static int cuda_get_grads(Backend *be, float *grads) {
     CudaImpl *c = impl_of(be);
-    CU_TRY(cudaStreamSynchronize(c->stream));
-    CU_TRY(cudaMemcpy(grads, c->grads, c->nparams * 4, cudaMemcpyDeviceToHost));
+    TRY(copy_sync(c, grads, c->grads, c->nparams * 4, cudaMemcpyDeviceToHost));
     return 0;
 }
 
