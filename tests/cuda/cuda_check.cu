@@ -265,7 +265,7 @@ __global__ void wgmma_probe_kernel(const bf16 *A, const bf16 *tile_rows, float *
         else wgmma_m64n64k16<WG_MNMAJOR>(acc, af[kk], desc + 128 * kk, kk > 0);
     }
     wg_commit();
-    wg_wait_all();
+    wg_wait<0>();
     wg_settle(acc);
     int r0 = warp * 16 + lane / 4, c2 = 2 * (lane % 4);
     for (int j = 0; j < 8; j++)
@@ -306,8 +306,8 @@ static void check_wgmma(int major) {
     cudaFree(d_C);
 }
 
-/* path: the portable kernels, the dispatch, or the wgmma flash kernels */
-enum { ATTN_PORTABLE, ATTN_DISPATCH, ATTN_WGMMA };
+/* path: the portable kernels, the dispatch (wgmma flash kernels for head size 64), or the mma.sync flash kernels */
+enum { ATTN_PORTABLE, ATTN_DISPATCH, ATTN_MMA };
 template <typename T> static void check_attention(int B, int S, int H, int KV, int hd, int path) {
     int w = (H + 2 * KV) * hd, N = B * S;
     auto qkv = rounded<T>(randn((size_t)N * w, 1.f)), dout = rounded<T>(randn((size_t)N * H * hd, 1.f));
@@ -324,9 +324,9 @@ template <typename T> static void check_attention(int B, int S, int H, int KV, i
     if (path == ATTN_PORTABLE) {
         OK(k_attention_fwd_simple<T>(d_qkv, d_o, d_lse, a, 0));
         OK(k_attention_bwd_simple<T>(d_qkv, d_o, d_dout, d_lse, d_dsum, d_dqkv, a, 0));
-    } else if (path == ATTN_WGMMA) {
-        OK(k_flash_fwd_wgmma((bf16 *)d_qkv, (bf16 *)d_o, d_lse, a, 0));
-        OK(k_flash_bwd_wgmma((bf16 *)d_qkv, (bf16 *)d_o, (bf16 *)d_dout, d_lse, d_dsum, (bf16 *)d_dqkv, a, 0));
+    } else if (path == ATTN_MMA) {
+        OK(k_flash_fwd_mma((bf16 *)d_qkv, (bf16 *)d_o, d_lse, a, 0));
+        OK(k_flash_bwd_mma((bf16 *)d_qkv, (bf16 *)d_o, (bf16 *)d_dout, d_lse, d_dsum, (bf16 *)d_dqkv, a, 0));
     } else {
         OK(k_attention_fwd<T>(d_qkv, d_o, d_lse, a, 0));
         OK(k_attention_bwd<T>(d_qkv, d_o, d_dout, d_lse, d_dsum, d_dqkv, a, 0));
@@ -341,7 +341,7 @@ template <typename T> static void check_attention(int B, int S, int H, int KV, i
             rp[part].push_back(dqkv[(size_t)n * w + j]);
         }
     char what[96];
-    const char *kind = path == ATTN_PORTABLE ? "portable" : path == ATTN_WGMMA ? "wgmma" : "dispatch";
+    const char *kind = path == ATTN_PORTABLE ? "portable" : path == ATTN_MMA ? "mma.sync" : "dispatch";
     snprintf(what, sizeof what, "attention %s B%d T%d H%d/%d hd%d: out", kind, B, S, H, KV, hd);
     expect(L<T>(what), rel_err(down(d_o, o.size()), o), tol_of<T>());
     const char *names[3] = {"dq", "dk", "dv"};
@@ -622,9 +622,9 @@ int main(int argc, char **argv) {
     check_attention<bf16>(1, 520, 8, 2, 64, ATTN_DISPATCH);
     check_attention<bf16>(2, 64, 2, 2, 64, ATTN_DISPATCH);
     check_attention<bf16>(1, 200, 8, 2, 128, ATTN_DISPATCH);
-    check_attention<bf16>(2, 300, 4, 1, 64, ATTN_WGMMA);
-    check_attention<bf16>(1, 520, 8, 2, 64, ATTN_WGMMA);
-    check_attention<bf16>(2, 64, 2, 2, 64, ATTN_WGMMA);
+    check_attention<bf16>(2, 300, 4, 1, 64, ATTN_MMA);
+    check_attention<bf16>(1, 520, 8, 2, 64, ATTN_MMA);
+    check_attention<bf16>(2, 64, 2, 2, 64, ATTN_MMA);
     for (int tied = 0; tied < 2; tied++)
         for (int mp = 0; mp < 2; mp++) check_model(tied, mp);
     check_resume(0);

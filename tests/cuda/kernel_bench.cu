@@ -67,12 +67,12 @@ int main() {
     cudaMalloc(&dsum, (size_t)N * H * 4);
     AttnShape a = {B, T, H, KV, hd};
     double attn_fwd_flops = 4.0 * B * H * (double)T * T / 2 * hd;
-    report("attention forward (flash, wgmma)", time_ms([&] { CK(k_flash_fwd_wgmma(qkv, o, lse, a, 0)); }), attn_fwd_flops, 0);
+    report("attention forward (flash, wgmma)", time_ms([&] { CK(k_attention_fwd<bf16>(qkv, o, lse, a, 0)); }), attn_fwd_flops, 0);
     report("attention backward (wgmma, 2.5x fwd flops)",
-           time_ms([&] { CK(k_flash_bwd_wgmma(qkv, o, dout, lse, dsum, dqkv, a, 0)); }), 2.5 * attn_fwd_flops, 0);
-    report("attention forward (flash, mma.sync)", time_ms([&] { CK(k_attention_fwd<bf16>(qkv, o, lse, a, 0)); }), attn_fwd_flops, 0);
-    report("attention backward (mma.sync, 2.5x fwd flops)",
            time_ms([&] { CK(k_attention_bwd<bf16>(qkv, o, dout, lse, dsum, dqkv, a, 0)); }), 2.5 * attn_fwd_flops, 0);
+    report("attention forward (flash, mma.sync)", time_ms([&] { CK(k_flash_fwd_mma(qkv, o, lse, a, 0)); }), attn_fwd_flops, 0);
+    report("attention backward (mma.sync, 2.5x fwd flops)",
+           time_ms([&] { CK(k_flash_bwd_mma(qkv, o, dout, lse, dsum, dqkv, a, 0)); }), 2.5 * attn_fwd_flops, 0);
 
     GemmCtx *g;
     CK(gemm_create(&g, 0));

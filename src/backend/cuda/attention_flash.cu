@@ -1,5 +1,6 @@
 /* Flash attention (forward and backward) for causal grouped-query attention in bf16 on tensor
- * cores (mma.sync m16n8k16, fp32 accumulation), head size 64. Never materialises the T x T
+ * cores (fp32 accumulation), head size 64: Hopper warpgroup kernels (wgmma, dispatched) and
+ * warp-level mma.sync m16n8k16 kernels (checked and timed beside them). Never materialises the T x T
  * scores: the forward keeps a running max and sum per row and saves the log-sum-exp; the
  * backward recomputes the probabilities tile by tile. The backward runs as two kernels — dq
  * over query tiles, dk/dv over key tiles (summing the query heads of a group) — so that no
@@ -54,10 +55,9 @@ __device__ __forceinline__ void kv_tiles_advance(bf16 *sK, bf16 *sV, const bf16 
  * 8 j + 2 c + (e & 1) of s[j][e] (c = lane % 4). */
 
 /* The forward's step for one key tile: masks keys past the row on the diagonal tile, folds the
- * tile into the running max m and sum l (base 2), rescales the output accumulator, and leaves
- * the unnormalised probabilities in s. */
-template <int NJ>
-__device__ __forceinline__ void online_softmax_tile(float (&s)[8][4], float (&acc)[NJ][4], float (&m)[2], float (&l)[2],
+ * tile into the running max m and sum l (base 2), leaves the unnormalised probabilities in s and
+ * the factors by which the output accumulator's two rows must be rescaled in corr. */
+__device__ __forceinline__ void online_softmax_tile(float (&s)[8][4], float (&m)[2], float (&l)[2], float (&corr)[2],
                                                     int key0, int row0, bool diag, float scale_log2) {
     int c = threadIdx.x & 3, row1 = row0 + 8;
     if (diag) {
@@ -97,12 +97,17 @@ __device__ __forceinline__ void online_softmax_tile(float (&s)[8][4], float (&ac
     }
     l[0] = l[0] * c0 + sum0;
     l[1] = l[1] * c1 + sum1;
+    corr[0] = c0;
+    corr[1] = c1;
+}
+
+template <int NJ> __device__ __forceinline__ void scale_acc_rows(float (&acc)[NJ][4], const float (&corr)[2]) {
 #pragma unroll
     for (int j = 0; j < NJ; j++) {
-        acc[j][0] *= c0;
-        acc[j][1] *= c0;
-        acc[j][2] *= c1;
-        acc[j][3] *= c1;
+        acc[j][0] *= corr[0];
+        acc[j][1] *= corr[0];
+        acc[j][2] *= corr[1];
+        acc[j][3] *= corr[1];
     }
 }
 
@@ -282,9 +287,11 @@ __global__ void __launch_bounds__(FA_THREADS) flash_fwd_kernel(const bf16 *qkv, 
             mma_abt_mt<HD, MT>(s, qf, sK + buf * FA_ROWS * LD);
             bool diag = (kb + 1) * FA_ROWS - 1 > warp_row0;
 #pragma unroll
-            for (int m = 0; m < MT; m++)
-                online_softmax_tile<HD / 8>(s[m], acc[m], mrow[m], lrow[m], kb * FA_ROWS, warp_row0 + m * 16 + g, diag,
-                                            scale_log2);
+            for (int m = 0; m < MT; m++) {
+                float corr[2];
+                online_softmax_tile(s[m], mrow[m], lrow[m], corr, kb * FA_ROWS, warp_row0 + m * 16 + g, diag, scale_log2);
+                scale_acc_rows<HD / 8>(acc[m], corr);
+            }
             mma_pv_mt<HD, MT>(acc, s, sV + buf * FA_ROWS * LD);
         }
         __syncthreads(); /* the next iteration's prefetch overwrites this buffer */
@@ -472,28 +479,37 @@ static int flash_bwd(const bf16 *qkv, const bf16 *o, const bf16 *dout, const flo
  * same tile serves as B = tile^T ("K-major": tile rows are the output columns, e.g. S = Q K^T)
  * and as B = tile ("MN-major": tile rows run along the reduction, e.g. O += P V). Accumulators
  * have the mma.sync layout per warp (acc[j][e]: row 16 * warp + g + 8 * (e / 2), column
- * 8 j + 2 c + e % 2), so the softmax code is the same as above. */
-/* kv_tiles_advance for swizzled tiles (WG_TILE_BYTES each), by `nthreads` threads. */
-__device__ __forceinline__ void kv_tiles_advance_sw(unsigned char *sK, unsigned char *sV, const bf16 *gk, const bf16 *gv,
-                                                    int stride, int kb, int last_kb, int T, int tid, int nthreads) {
-    if (kb < last_kb) {
-        int next = (kb & 1) ^ 1;
-        load_tile_sw(sK + next * WG_TILE_BYTES, gk, stride, (kb + 1) * FA_ROWS, T, tid, nthreads);
-        load_tile_sw(sV + next * WG_TILE_BYTES, gv, stride, (kb + 1) * FA_ROWS, T, tid, nthreads);
-        cp_async_commit();
-        tiles_ready<1>();
-    } else {
-        tiles_ready<0>();
-    }
+ * 8 j + 2 c + e % 2), so the softmax code is the same as above.
+ *
+ * Software pipeline: step j issues the score products of tile j and the accumulating products
+ * of tile j - 1 together, then runs the softmax of tile j on the CUDA cores while the tensor
+ * cores still accumulate tile j - 1. Tiles stream through a ring of WG_STAGES shared-memory
+ * stages: tile j + 2 is fetched once tile j - 1's products have finished, so a fetch has a whole
+ * step to land. Each step commits one cp.async group (possibly empty), so "all but the newest
+ * group" is always "tile j". The first step only scores and the last only accumulates; the loop
+ * between them issues the same products every step, with no branch around a wgmma (ptxas
+ * serialises warpgroup products that sit on paths it cannot prove uniform). */
+#define WG_STAGES 3
+#define WG_STAGE_BYTES (2 * WG_TILE_BYTES) /* a stage holds two tiles: K and V, or Q and dO */
+
+__device__ __forceinline__ unsigned char *ring_stage(unsigned char *ring, int tile) {
+    return ring + (tile % WG_STAGES) * WG_STAGE_BYTES;
+}
+/* Rows tile * 64 .. + 63 of two [T, ld] matrices into the ring's stage for that tile. */
+__device__ __forceinline__ void ring_load(unsigned char *ring, int tile, const bf16 *g0, int ld0, const bf16 *g1,
+                                          int ld1, int T, int tid, int nthreads) {
+    unsigned char *st = ring_stage(ring, tile);
+    load_tile_sw(st, g0, ld0, tile * FA_ROWS, T, tid, nthreads);
+    load_tile_sw(st + WG_TILE_BYTES, g1, ld1, tile * FA_ROWS, T, tid, nthreads);
 }
 
 /* Forward: a block of WGF_WGS warpgroups owns 64 * WGF_WGS query rows and walks the key tiles
- * up to the diagonal, K and V double-buffered. */
+ * up to the diagonal; step j computes S_j = Q K_j^T and O += P_{j-1} V_{j-1}. */
 #define WGF_WGS 2
 __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(const bf16 *qkv, bf16 *o, float *lse,
                                                                              AttnShape a, float scale_log2) {
     extern __shared__ unsigned char smem_raw_wg[];
-    unsigned char *sK = smem_aligned_1k(smem_raw_wg), *sV = sK + 2 * WG_TILE_BYTES;
+    unsigned char *ring = smem_aligned_1k(smem_raw_wg);
     const int HD = 64, nthreads = WG_THREADS * WGF_WGS;
     int qb = gridDim.x - 1 - blockIdx.x; /* longest rows first */
     int h = blockIdx.y % a.H, b = blockIdx.y / a.H, kvh = h / (a.H / a.KV);
@@ -502,30 +518,62 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
     const bf16 *gq = base + h * HD, *gk = base + (a.H + kvh) * HD, *gv = base + (a.H + a.KV + kvh) * HD;
     int tid = threadIdx.x, wg = tid / WG_THREADS, warp = (tid / 32) % 4, lane = tid & 31, g = lane >> 2, c = lane & 3;
     int q0 = qb * FA_ROWS * WGF_WGS, wg_row0 = q0 + wg * FA_ROWS, warp_row0 = wg_row0 + warp * 16;
+    /* every warpgroup walks the block's tiles; the lower one's last tile is fully masked, which
+     * costs one tile but keeps the products on a path that is the same for all warps */
     int last_kb = min(T - 1, q0 + FA_ROWS * WGF_WGS - 1) / FA_ROWS;
 
-    load_tile_sw(sK, gk, stride, 0, T, tid, nthreads);
-    load_tile_sw(sV, gv, stride, 0, T, tid, nthreads);
+    ring_load(ring, 0, gk, stride, gv, stride, T, tid, nthreads);
+    cp_async_commit();
+    if (last_kb >= 1) ring_load(ring, 1, gk, stride, gv, stride, T, tid, nthreads);
     cp_async_commit();
     uint32_t qf[4][4], pf[4][4];
     load_a_frags(qf, gq, stride, warp_row0, T);
-    float acc[8][4], s[8][4], mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
+    float acc[8][4], s[8][4], mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, corr[2];
 #pragma unroll
     for (int j = 0; j < 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
 
-    for (int kb = 0; kb <= last_kb; kb++) {
-        int buf = kb & 1;
-        kv_tiles_advance_sw(sK, sV, gk, gv, stride, kb, last_kb, T, tid, nthreads);
-        /* a warpgroup whose rows all precede this key tile has nothing to do in it */
-        if (kb * FA_ROWS <= wg_row0 + FA_ROWS - 1) {
-            wg_run<WG_KMAJOR>(s, qf, sK + buf * WG_TILE_BYTES, 0);
-            online_softmax_tile<8>(s, acc, mrow, lrow, kb * FA_ROWS, warp_row0 + g, (kb + 1) * FA_ROWS - 1 > warp_row0,
-                                   scale_log2);
-            acc_to_a_frags(pf, s);
-            wg_run<WG_MNMAJOR>(acc, pf, sV + buf * WG_TILE_BYTES, 1);
-        }
-        __syncthreads(); /* the next iteration's prefetch overwrites this buffer */
+    auto issue_scores = [&](int j) {
+        wg_product<WG_KMAJOR>(s, qf, ring_stage(ring, j), 0);
+        wg_commit();
+    };
+    auto issue_pv = [&](int j) {
+        wg_product<WG_MNMAJOR>(acc, pf, ring_stage(ring, j) + WG_TILE_BYTES, 1);
+        wg_commit();
+    };
+    auto softmax = [&](int j) {
+        online_softmax_tile(s, mrow, lrow, corr, j * FA_ROWS, warp_row0 + g, (j + 1) * FA_ROWS - 1 > warp_row0, scale_log2);
+    };
+    auto fetch_next = [&](int j) { /* tile j - 1's stage is free: fetch tile j + 2 into it */
+        __syncthreads();
+        if (j + 2 <= last_kb) ring_load(ring, j + 2, gk, stride, gv, stride, T, tid, nthreads);
+        cp_async_commit();
+    };
+    tiles_ready<1>();
+    wg_fence();
+    issue_scores(0);
+    wg_wait<0>();
+    wg_settle(s);
+    softmax(0);
+    acc_to_a_frags(pf, s);
+    fetch_next(0);
+    for (int j = 1; j <= last_kb; j++) {
+        tiles_ready<1>();
+        wg_fence();
+        issue_scores(j);
+        issue_pv(j - 1);
+        wg_wait<1>();
+        wg_settle(s);
+        softmax(j);
+        wg_wait<0>();
+        wg_settle(acc);
+        scale_acc_rows<8>(acc, corr);
+        acc_to_a_frags(pf, s);
+        fetch_next(j);
     }
+    wg_fence();
+    issue_pv(last_kb);
+    wg_wait<0>();
+    wg_settle(acc);
     float l0 = lrow[0], l1 = lrow[1];
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
@@ -539,11 +587,12 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
     }
 }
 
-/* dq for one 64-row query tile (one warpgroup): S = Q K^T, dP = dO V^T, dS = P (dP - D), dq += dS K. */
+/* dq for one 64-row query tile (one warpgroup): step j computes S_j = Q K_j^T and
+ * dP_j = dO V_j^T, and dq += dS_{j-1} K_{j-1}; dS = P (dP - D). */
 __global__ void __launch_bounds__(WG_THREADS) flash_dq_wgmma_kernel(const bf16 *qkv, const bf16 *dout, const float *lse,
                                                                    const float *dsum, bf16 *dqkv, AttnShape a, float scale) {
     extern __shared__ unsigned char smem_raw_wg[];
-    unsigned char *sK = smem_aligned_1k(smem_raw_wg), *sV = sK + 2 * WG_TILE_BYTES;
+    unsigned char *ring = smem_aligned_1k(smem_raw_wg);
     const int HD = 64;
     int qb = gridDim.x - 1 - blockIdx.x;
     int h = blockIdx.y % a.H, b = blockIdx.y / a.H, kvh = h / (a.H / a.KV);
@@ -554,8 +603,9 @@ __global__ void __launch_bounds__(WG_THREADS) flash_dq_wgmma_kernel(const bf16 *
     float scale_log2 = scale * LOG2E;
     int warp_row0 = qb * FA_ROWS + warp * 16, row0 = warp_row0 + g, row1 = row0 + 8;
 
-    load_tile_sw(sK, gk, stride, 0, T, tid, WG_THREADS);
-    load_tile_sw(sV, gv, stride, 0, T, tid, WG_THREADS);
+    ring_load(ring, 0, gk, stride, gv, stride, T, tid, WG_THREADS);
+    cp_async_commit();
+    if (qb >= 1) ring_load(ring, 1, gk, stride, gv, stride, T, tid, WG_THREADS);
     cp_async_commit();
     uint32_t qf[4][4], of[4][4], dsf[4][4];
     load_a_frags(qf, base + h * HD, stride, warp_row0, T);
@@ -569,28 +619,61 @@ __global__ void __launch_bounds__(WG_THREADS) flash_dq_wgmma_kernel(const bf16 *
 #pragma unroll
         for (int e = 0; e < 4; e++) acc[j][e] = s[j][e] = dp[j][e] = 0.f;
 
-    for (int kb = 0; kb <= qb; kb++) {
-        int buf = kb & 1;
-        kv_tiles_advance_sw(sK, sV, gk, gv, stride, kb, qb, T, tid, WG_THREADS);
-        const unsigned char *k_t = sK + buf * WG_TILE_BYTES, *v_t = sV + buf * WG_TILE_BYTES;
-        wg_run2<WG_KMAJOR>(s, qf, k_t, dp, of, v_t, 0);
-        dq_scores_to_ds(s, dp, kb * FA_ROWS, row0, kb == qb, L0, L1, D0, D1, scale_log2);
-        acc_to_a_frags(dsf, s);
-        wg_run<WG_MNMAJOR>(acc, dsf, k_t, 1);
+    auto issue_scores = [&](int j) {
+        unsigned char *st = ring_stage(ring, j);
+        wg_product<WG_KMAJOR>(s, qf, st, 0);
+        wg_product<WG_KMAJOR>(dp, of, st + WG_TILE_BYTES, 0);
+        wg_commit();
+    };
+    auto issue_dq = [&](int j) {
+        wg_product<WG_MNMAJOR>(acc, dsf, ring_stage(ring, j), 1);
+        wg_commit();
+    };
+    auto to_ds = [&](int j) {
+        wg_settle(s);
+        wg_settle(dp);
+        dq_scores_to_ds(s, dp, j * FA_ROWS, row0, j == qb, L0, L1, D0, D1, scale_log2);
+    };
+    auto fetch_next = [&](int j) {
         __syncthreads();
+        if (j + 2 <= qb) ring_load(ring, j + 2, gk, stride, gv, stride, T, tid, WG_THREADS);
+        cp_async_commit();
+    };
+    tiles_ready<1>();
+    wg_fence();
+    issue_scores(0);
+    wg_wait<0>();
+    to_ds(0);
+    acc_to_a_frags(dsf, s);
+    fetch_next(0);
+    for (int j = 1; j <= qb; j++) {
+        tiles_ready<1>();
+        wg_fence();
+        issue_scores(j);
+        issue_dq(j - 1);
+        wg_wait<1>();
+        to_ds(j);
+        wg_wait<0>();
+        wg_settle(acc);
+        acc_to_a_frags(dsf, s);
+        fetch_next(j);
     }
+    wg_fence();
+    issue_dq(qb);
+    wg_wait<0>();
+    wg_settle(acc);
     store_acc_rows(dqkv + (size_t)b * T * stride + h * HD, stride, warp_row0, T, acc, scale, scale);
 }
 
 /* dk and dv for one 64-row key tile of one kv head (one warpgroup), over every query head of its
- * group and every query tile at or after it: S^T = K Q^T, P^T = exp(S^T - lse), dP^T = V dO^T,
- * dS^T = P^T (dP^T - D), dV += P^T dO, dK += dS^T Q. Q and dO tiles are double-buffered. */
+ * group and every query tile at or after it (the steps i): S^T = K Q^T, P^T = exp(S^T - lse),
+ * dP^T = V dO^T, dS^T = P^T (dP^T - D), then at step i + 1 dV += P^T dO and dK += dS^T Q. */
 __global__ void __launch_bounds__(WG_THREADS, 2) flash_dkv_wgmma_kernel(const bf16 *qkv, const bf16 *dout, const float *lse,
                                                                        const float *dsum, bf16 *dqkv, AttnShape a,
                                                                        float scale) {
     extern __shared__ unsigned char smem_raw_wg[];
-    unsigned char *sQ = smem_aligned_1k(smem_raw_wg), *sO = sQ + 2 * WG_TILE_BYTES;
-    float *sL = (float *)(sO + 2 * WG_TILE_BYTES), *sD = sL + 2 * FA_ROWS;
+    unsigned char *ring = smem_aligned_1k(smem_raw_wg);
+    float *sL = (float *)(ring + WG_STAGES * WG_STAGE_BYTES), *sD = sL + WG_STAGES * FA_ROWS;
     const int HD = 64;
     int kb = blockIdx.x;
     int kvh = blockIdx.y % a.KV, b = blockIdx.y / a.KV, group = a.H / a.KV;
@@ -601,12 +684,13 @@ __global__ void __launch_bounds__(WG_THREADS, 2) flash_dkv_wgmma_kernel(const bf
     int nq = (T + FA_ROWS - 1) / FA_ROWS, per_head = nq - kb, total = group * per_head;
     int warp_key0 = kb * FA_ROWS + warp * 16, key0 = warp_key0 + g;
 
-    auto issue = [&](int it, int st) {
-        int h = kvh * group + it / per_head, qb = kb + it % per_head;
-        load_tile_sw(sQ + st * WG_TILE_BYTES, base + h * HD, stride, qb * FA_ROWS, T, tid, WG_THREADS);
-        load_tile_sw(sO + st * WG_TILE_BYTES, dout + (size_t)b * T * ostride + h * HD, ostride, qb * FA_ROWS, T, tid,
+    /* step i's query head and tile into its stage: Q and dO rows, log-sum-exps and D terms */
+    auto fetch = [&](int i) {
+        int h = kvh * group + i / per_head, qb = kb + i % per_head, st = i % WG_STAGES;
+        unsigned char *stage = ring + st * WG_STAGE_BYTES;
+        load_tile_sw(stage, base + h * HD, stride, qb * FA_ROWS, T, tid, WG_THREADS);
+        load_tile_sw(stage + WG_TILE_BYTES, dout + (size_t)b * T * ostride + h * HD, ostride, qb * FA_ROWS, T, tid,
                      WG_THREADS);
-        cp_async_commit();
         for (int r = tid; r < FA_ROWS; r += WG_THREADS) {
             int q = qb * FA_ROWS + r;
             size_t li = ((size_t)b * T + q) * a.H + h;
@@ -614,7 +698,10 @@ __global__ void __launch_bounds__(WG_THREADS, 2) flash_dkv_wgmma_kernel(const bf
             sD[st * FA_ROWS + r] = q < T ? dsum[li] : 0.f;
         }
     };
-    issue(0, 0);
+    fetch(0);
+    cp_async_commit();
+    if (total > 1) fetch(1);
+    cp_async_commit();
     uint32_t kf[4][4], vf[4][4], pf[4][4], dsf[4][4];
     load_a_frags(kf, base + (a.H + kvh) * HD, stride, warp_key0, T);
     load_a_frags(vf, base + (a.H + a.KV + kvh) * HD, stride, warp_key0, T);
@@ -624,30 +711,63 @@ __global__ void __launch_bounds__(WG_THREADS, 2) flash_dkv_wgmma_kernel(const bf
 #pragma unroll
         for (int e = 0; e < 4; e++) dk[j][e] = dv[j][e] = s[j][e] = dp[j][e] = 0.f;
 
-    for (int it = 0; it < total; it++) {
-        int st = it & 1, qb = kb + it % per_head;
-        if (it + 1 < total) {
-            issue(it + 1, st ^ 1);
-            tiles_ready<1>();
-        } else {
-            tiles_ready<0>();
-        }
-        const unsigned char *q_t = sQ + st * WG_TILE_BYTES, *o_t = sO + st * WG_TILE_BYTES;
-        const float *l_t = sL + st * FA_ROWS, *d_t = sD + st * FA_ROWS;
-        wg_run2<WG_KMAJOR>(s, kf, q_t, dp, vf, o_t, 0);
-        dkv_probs_and_ds(s, dp, qb * FA_ROWS, key0, qb == kb, l_t, d_t, scale_log2);
+    auto issue_scores = [&](int i) {
+        unsigned char *st = ring_stage(ring, i);
+        wg_product<WG_KMAJOR>(s, kf, st, 0);
+        wg_product<WG_KMAJOR>(dp, vf, st + WG_TILE_BYTES, 0);
+        wg_commit();
+    };
+    auto issue_dkv = [&](int i) {
+        unsigned char *st = ring_stage(ring, i);
+        wg_product<WG_MNMAJOR>(dv, pf, st + WG_TILE_BYTES, 1);
+        wg_product<WG_MNMAJOR>(dk, dsf, st, 1);
+        wg_commit();
+    };
+    auto probs = [&](int i) {
+        wg_settle(s);
+        wg_settle(dp);
+        int qb = kb + i % per_head, st = i % WG_STAGES;
+        dkv_probs_and_ds(s, dp, qb * FA_ROWS, key0, qb == kb, sL + st * FA_ROWS, sD + st * FA_ROWS, scale_log2);
+    };
+    auto fetch_next = [&](int i) { /* step i - 1's stage is free: fetch step i + 2 into it */
+        __syncthreads();
+        if (i + 2 < total) fetch(i + 2);
+        cp_async_commit();
+    };
+    tiles_ready<1>();
+    wg_fence();
+    issue_scores(0);
+    wg_wait<0>();
+    probs(0);
+    acc_to_a_frags(pf, s);
+    acc_to_a_frags(dsf, dp);
+    fetch_next(0);
+    for (int i = 1; i < total; i++) {
+        tiles_ready<1>();
+        wg_fence();
+        issue_scores(i);
+        issue_dkv(i - 1);
+        wg_wait<1>();
+        probs(i);
+        wg_wait<0>();
+        wg_settle(dk);
+        wg_settle(dv);
         acc_to_a_frags(pf, s);
         acc_to_a_frags(dsf, dp);
-        wg_run2<WG_MNMAJOR>(dv, pf, o_t, dk, dsf, q_t, 1);
-        __syncthreads(); /* the next prefetch overwrites this stage */
+        fetch_next(i);
     }
+    wg_fence();
+    issue_dkv(total - 1);
+    wg_wait<0>();
+    wg_settle(dk);
+    wg_settle(dv);
     bf16 *gdk = dqkv + (size_t)b * T * stride + (a.H + kvh) * HD, *gdv = gdk + a.KV * HD;
     store_acc_rows(gdk, stride, warp_key0, T, dk, scale, scale);
     store_acc_rows(gdv, stride, warp_key0, T, dv, 1.f, 1.f);
 }
 
 static int flash_fwd_wgmma(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s) {
-    size_t smem = 4 * WG_TILE_BYTES + 1024;
+    size_t smem = WG_STAGES * WG_STAGE_BYTES + 1024;
     CU_TRY(cudaFuncSetAttribute(flash_fwd_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     dim3 grid(cdiv(a.T, FA_ROWS * WGF_WGS), a.B * a.H);
     flash_fwd_wgmma_kernel<<<grid, WG_THREADS * WGF_WGS, smem, s>>>(qkv, o, lse, a, rsqrtf(64.f) * LOG2E);
@@ -659,12 +779,12 @@ static int flash_bwd_wgmma(const bf16 *qkv, const bf16 *o, const bf16 *dout, con
                            AttnShape a, cudaStream_t s) {
     TRY(attention_dsum<bf16>(o, dout, dsum, a, s));
     float scale = rsqrtf(64.f);
-    size_t smem_dq = 4 * WG_TILE_BYTES + 1024;
+    size_t smem_dq = WG_STAGES * WG_STAGE_BYTES + 1024;
     CU_TRY(cudaFuncSetAttribute(flash_dq_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq));
     flash_dq_wgmma_kernel<<<dim3(cdiv(a.T, FA_ROWS), a.B * a.H), WG_THREADS, smem_dq, s>>>(qkv, dout, lse, dsum, dqkv, a,
                                                                                          scale);
     CU_LAUNCHED();
-    size_t smem_kv = 4 * WG_TILE_BYTES + 4 * FA_ROWS * sizeof(float) + 1024;
+    size_t smem_kv = WG_STAGES * (WG_STAGE_BYTES + 2 * FA_ROWS * sizeof(float)) + 1024;
     CU_TRY(cudaFuncSetAttribute(flash_dkv_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
     flash_dkv_wgmma_kernel<<<dim3(cdiv(a.T, FA_ROWS), a.B * a.KV), WG_THREADS, smem_kv, s>>>(qkv, dout, lse, dsum, dqkv,
                                                                                            a, scale);
@@ -674,21 +794,20 @@ static int flash_bwd_wgmma(const bf16 *qkv, const bf16 *o, const bf16 *dout, con
 
 /* ---- dispatch ---- */
 
-int k_flash_fwd_wgmma(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s) {
-    return flash_fwd_wgmma(qkv, o, lse, a, s);
+int k_flash_fwd_mma(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s) {
+    return flash_fwd<64>(qkv, o, lse, a, s);
 }
-int k_flash_bwd_wgmma(const bf16 *qkv, const bf16 *o, const bf16 *dout, const float *lse, float *dsum, bf16 *dqkv,
-                      AttnShape a, cudaStream_t s) {
-    return flash_bwd_wgmma(qkv, o, dout, lse, dsum, dqkv, a, s);
+int k_flash_bwd_mma(const bf16 *qkv, const bf16 *o, const bf16 *dout, const float *lse, float *dsum, bf16 *dqkv,
+                    AttnShape a, cudaStream_t s) {
+    return flash_bwd<64>(qkv, o, dout, lse, dsum, dqkv, a, s);
 }
 
-/* KRLLM_FLASH_KERNELS=wgmma selects the warpgroup kernels for the whole process (the checks
- * compare both paths with the CPU reference; the benchmarks time both). */
+/* The wgmma kernels unless KRLLM_FLASH_KERNELS=mma (read once per process). */
 static bool use_wgmma() {
     static int choice = -1;
     if (choice < 0) {
         const char *e = getenv("KRLLM_FLASH_KERNELS");
-        choice = e && !strcmp(e, "wgmma");
+        choice = !(e && !strcmp(e, "mma"));
     }
     return choice == 1;
 }

@@ -64,12 +64,12 @@ template <typename T> int k_attention_fwd(const T *qkv, T *o, float *lse, AttnSh
 template <typename T>
 int k_attention_bwd(const T *qkv, const T *o, const T *dout, const float *lse, float *dsum, T *dqkv, AttnShape a,
                     cudaStream_t s);
-/* Head-size-64 flash attention on Hopper warpgroup MMA (wgmma), beside the warp-level mma.sync
- * kernels the dispatch uses unless KRLLM_FLASH_KERNELS=wgmma: the checks and the kernel benchmark
- * run both, and the default moves to wgmma once bench/cuda_all.sh has passed and timed it. */
-int k_flash_fwd_wgmma(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s);
-int k_flash_bwd_wgmma(const bf16 *qkv, const bf16 *o, const bf16 *dout, const float *lse, float *dsum, bf16 *dqkv,
-                      AttnShape a, cudaStream_t s);
+/* Head-size-64 flash attention on the warp-level mma.sync tensor-core instructions: the
+ * dispatch's Hopper wgmma kernels are checked and timed against them, and
+ * KRLLM_FLASH_KERNELS=mma makes the dispatch use them (to compare whole training steps). */
+int k_flash_fwd_mma(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s);
+int k_flash_bwd_mma(const bf16 *qkv, const bf16 *o, const bf16 *dout, const float *lse, float *dsum, bf16 *dqkv,
+                    AttnShape a, cudaStream_t s);
 /* The portable kernels (any head size up to 256, fp32 arithmetic); the checks compare the fast path with them. */
 template <typename T> int k_attention_fwd_simple(const T *qkv, T *o, float *lse, AttnShape a, cudaStream_t s);
 /* dsum[row, h] = dot(dout, o) over the head: the softmax backward's row term. */

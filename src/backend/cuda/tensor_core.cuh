@@ -84,7 +84,11 @@ __device__ __forceinline__ uint64_t wg_desc(const void *tile, uint32_t lbo, uint
 
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wg_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+/* Waits until at most N of this warpgroup's committed product groups are still running (groups
+ * complete in commit order). */
+template <int N> __device__ __forceinline__ void wg_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
 /* Keeps the compiler from moving reads of an accumulator above the wait that completes it. */
 __device__ __forceinline__ void wg_settle(float (&d)[8][4]) {
 #pragma unroll
@@ -117,28 +121,6 @@ __device__ __forceinline__ void wg_product(float (&d)[8][4], const uint32_t (&a)
 #pragma unroll
     for (int kk = 0; kk < 4; kk++)
         wgmma_m64n64k16<MAJOR>(d, a[kk], desc + (MAJOR == WG_KMAJOR ? 2 * kk : 128 * kk), accumulate || kk > 0);
-}
-
-/* One product, run to completion: d (+)= A . B. */
-template <int MAJOR>
-__device__ __forceinline__ void wg_run(float (&d)[8][4], const uint32_t (&a)[4][4], const void *tile, int accumulate) {
-    wg_fence();
-    wg_product<MAJOR>(d, a, tile, accumulate);
-    wg_commit();
-    wg_wait_all();
-    wg_settle(d);
-}
-/* Two independent products issued together (the tensor cores overlap them), run to completion. */
-template <int MAJOR>
-__device__ __forceinline__ void wg_run2(float (&d1)[8][4], const uint32_t (&a1)[4][4], const void *t1, float (&d2)[8][4],
-                                        const uint32_t (&a2)[4][4], const void *t2, int accumulate) {
-    wg_fence();
-    wg_product<MAJOR>(d1, a1, t1, accumulate);
-    wg_product<MAJOR>(d2, a2, t2, accumulate);
-    wg_commit();
-    wg_wait_all();
-    wg_settle(d1);
-    wg_settle(d2);
 }
 
 /* A fragments of rows row0 .. row0+15 (this warp's) of a [T, ld] bf16 matrix, zero past T. */
