@@ -97,8 +97,9 @@ template <typename T> static const char *L(const char *what) {
     return label;
 }
 
-template <typename T> static void check_rmsnorm() {
-    int N = 300, d = 200;
+/* d = 200: the general kernels; d = 768: the one-pass backward specialised for d = 128 * 6 */
+template <typename T> static void check_rmsnorm(int d) {
+    int N = 300;
     float eps = 1e-5f;
     auto x = randn((size_t)N * d, 1.f), y = rounded<T>(randn((size_t)N * d, 1.f)), g = randn(d, 0.2f);
     for (auto &v : g) v += 1.f;
@@ -115,13 +116,15 @@ template <typename T> static void check_rmsnorm() {
     CUDA_OK(cudaMalloc(&d_rstd, N * 4));
     CUDA_OK(cudaMalloc(&d_partial, rmsnorm_partial_floats(N, d) * 4));
     OK(k_rmsnorm_fwd<T>(dx_f, d_y, d_xout, dg_g, d_out, d_rstd, N, d, eps, 0));
-    expect(L<T>("rmsnorm+residual forward: residual"), rel_err(down(d_xout, x.size()), xs), 1e-6);
-    expect(L<T>("rmsnorm+residual forward: output"), rel_err(down(d_out, x.size()), out), tol_of<T>());
-    expect(L<T>("rmsnorm forward: rstd"), rel_err(down(d_rstd, N), rstd), 1e-5);
+    char what[96];
+    auto name = [&](const char *w) { return snprintf(what, sizeof what, "rmsnorm d=%d %s", d, w), L<T>(what); };
+    expect(name("+ residual forward: residual"), rel_err(down(d_xout, x.size()), xs), 1e-6);
+    expect(name("+ residual forward: output"), rel_err(down(d_out, x.size()), out), tol_of<T>());
+    expect(name("forward: rstd"), rel_err(down(d_rstd, N), rstd), 1e-5);
     OK(k_rmsnorm_bwd<T>(d_dout, d_xout, d_rstd, dg_g, d_dx, d_dxact, d_dg, d_partial, N, d, 0));
-    expect(L<T>("rmsnorm backward: dx"), rel_err(down(d_dx, x.size()), dx), 1e-5);
-    expect(L<T>("rmsnorm backward: dx (activation copy)"), rel_err(down(d_dxact, x.size()), dx), tol_of<T>());
-    expect(L<T>("rmsnorm backward: dgain"), rel_err(down(d_dg, d), dg), 1e-5);
+    expect(name("backward: dx"), rel_err(down(d_dx, x.size()), dx), 1e-5);
+    expect(name("backward: dx (activation copy)"), rel_err(down(d_dxact, x.size()), dx), tol_of<T>());
+    expect(name("backward: dgain"), rel_err(down(d_dg, d), dg), 1e-5);
     void *ps[] = {dx_f, dg_g, d_xout, d_rstd, d_partial, d_y, d_out, d_dout, d_dxact, d_dx, d_dg};
     for (void *p : ps) cudaFree(p);
 }
@@ -603,8 +606,10 @@ int main(int argc, char **argv) {
     check_gemm<float>(g);
     check_gemm<bf16>(g);
     gemm_destroy(g);
-    check_rmsnorm<float>();
-    check_rmsnorm<bf16>();
+    for (int d : {200, 768}) {
+        check_rmsnorm<float>(d);
+        check_rmsnorm<bf16>(d);
+    }
     check_rope<float>();
     check_rope<bf16>();
     for (int F : {296, 300}) { /* vector and scalar paths */

@@ -207,6 +207,80 @@ __global__ void rmsnorm_gain_partial_kernel(const T *dout, const float *x, const
     partial[(size_t)c * d + j] = acc;
 }
 
+/* The whole backward for d = 128 * NV in one pass over the rows: a block owns a chunk of rows
+ * (a warp per row at a time) and each lane the same 4 * NV columns of every row, so the gain
+ * gradient's column sums for the chunk build up in registers and leave as partial[chunk, :] after
+ * one reduction over the block's warps (in a fixed order: results are reproducible). */
+#define RN_BWD_WARPS 8
+template <typename T, int NV>
+__global__ void __launch_bounds__(32 * RN_BWD_WARPS) rmsnorm_bwd_chunk_kernel(const T *dout, const float *x,
+                                                                             const float *rstd, const float *g,
+                                                                             float *dx, T *dx_act, float *partial,
+                                                                             int N, int rows_per_chunk) {
+    constexpr int d = 128 * NV;
+    __shared__ float4 red[RN_BWD_WARPS][32];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int r0 = blockIdx.x * rows_per_chunk, r1 = min(N, r0 + rows_per_chunk);
+    const float4 *gr = (const float4 *)g;
+    float4 gacc[NV];
+#pragma unroll
+    for (int k = 0; k < NV; k++) gacc[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int row = r0 + warp; row < r1; row += RN_BWD_WARPS) {
+        const Vec4<T> *dr = (const Vec4<T> *)(dout + (size_t)row * d);
+        const float4 *xr = (const float4 *)(x + (size_t)row * d);
+        float r = rstd[row], dot = 0.f;
+        Vec4<T> a[NV];
+        float4 xv[NV];
+#pragma unroll
+        for (int k = 0; k < NV; k++) {
+            int j = lane + 32 * k;
+            a[k] = dr[j];
+            xv[k] = xr[j];
+            float4 gv = gr[j];
+            float a0 = to_f(a[k].v[0]), a1 = to_f(a[k].v[1]), a2 = to_f(a[k].v[2]), a3 = to_f(a[k].v[3]);
+            dot += a0 * gv.x * xv[k].x + a1 * gv.y * xv[k].y + a2 * gv.z * xv[k].z + a3 * gv.w * xv[k].w;
+            gacc[k].x += a0 * xv[k].x * r;
+            gacc[k].y += a1 * xv[k].y * r;
+            gacc[k].z += a2 * xv[k].z * r;
+            gacc[k].w += a3 * xv[k].w * r;
+        }
+        dot = warp_sum(dot);
+        float c = r * r * r * dot / d;
+        float4 *dxr = (float4 *)(dx + (size_t)row * d);
+        Vec4<T> *dar = (Vec4<T> *)(dx_act + (size_t)row * d);
+#pragma unroll
+        for (int k = 0; k < NV; k++) {
+            int j = lane + 32 * k;
+            float4 v = dxr[j], gv = gr[j];
+            v.x += r * to_f(a[k].v[0]) * gv.x - xv[k].x * c;
+            v.y += r * to_f(a[k].v[1]) * gv.y - xv[k].y * c;
+            v.z += r * to_f(a[k].v[2]) * gv.z - xv[k].z * c;
+            v.w += r * to_f(a[k].v[3]) * gv.w - xv[k].w * c;
+            dxr[j] = v;
+            if (dx_act) {
+                Vec4<T> o;
+                o.v[0] = from_f<T>(v.x), o.v[1] = from_f<T>(v.y), o.v[2] = from_f<T>(v.z), o.v[3] = from_f<T>(v.w);
+                dar[j] = o;
+            }
+        }
+    }
+    float4 *out = (float4 *)(partial + (size_t)blockIdx.x * d);
+#pragma unroll
+    for (int k = 0; k < NV; k++) {
+        red[warp][lane] = gacc[k];
+        __syncthreads();
+        if (warp == 0) {
+            float4 t = red[0][lane];
+            for (int w = 1; w < RN_BWD_WARPS; w++) {
+                float4 u = red[w][lane];
+                t.x += u.x, t.y += u.y, t.z += u.z, t.w += u.w;
+            }
+            out[lane + 32 * k] = t;
+        }
+        __syncthreads();
+    }
+}
+
 __global__ void sum_chunks_kernel(const float *partial, float *dg, int d, int nchunks) {
     int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= d) return;
@@ -216,18 +290,46 @@ __global__ void sum_chunks_kernel(const float *partial, float *dg, int d, int nc
 }
 
 template <typename T>
+static int rmsnorm_bwd_chunked(const T *dout, const float *x, const float *rstd, const float *g, float *dx, T *dx_act,
+                               float *partial, int N, int d, int rows_per_chunk, int nchunks, cudaStream_t s) {
+#define RN_BWD_CASE(NV)                                                                                               \
+    case NV:                                                                                                         \
+        rmsnorm_bwd_chunk_kernel<T, NV><<<nchunks, 32 * RN_BWD_WARPS, 0, s>>>(dout, x, rstd, g, dx, dx_act, partial, \
+                                                                              N, rows_per_chunk);                   \
+        break;
+    switch (d % 128 ? 0 : d / 128) {
+        RN_BWD_CASE(1)
+        RN_BWD_CASE(2)
+        RN_BWD_CASE(4)
+        RN_BWD_CASE(6)
+        RN_BWD_CASE(8)
+        RN_BWD_CASE(12)
+        RN_BWD_CASE(16)
+    default:
+        return 1; /* no specialisation: the caller takes the general path */
+    }
+#undef RN_BWD_CASE
+    return 0;
+}
+
+template <typename T>
 int k_rmsnorm_bwd(const T *dout, const float *x, const float *rstd, const float *g, float *dx, T *dx_act, float *dg,
                   float *partial, int N, int d, cudaStream_t s) {
-    /* gain partials over fixed row chunks first: the backward may overwrite dout (dx_act == dout) */
     int rows_per_chunk = (N + NORM_CHUNKS - 1) / NORM_CHUNKS;
     int nchunks = (N + rows_per_chunk - 1) / rows_per_chunk;
-    dim3 grid(cdiv(d, 128), nchunks);
-    rmsnorm_gain_partial_kernel<T><<<grid, 128, 0, s>>>(dout, x, rstd, partial, N, d, rows_per_chunk);
-    CU_LAUNCHED();
+    if (rmsnorm_bwd_chunked<T>(dout, x, rstd, g, dx, dx_act, partial, N, d, rows_per_chunk, nchunks, s) == 0) {
+        CU_LAUNCHED();
+    } else {
+        /* general d: gain partials over the row chunks first, since the backward may overwrite
+         * dout (dx_act == dout) */
+        dim3 grid(cdiv(d, 128), nchunks);
+        rmsnorm_gain_partial_kernel<T><<<grid, 128, 0, s>>>(dout, x, rstd, partial, N, d, rows_per_chunk);
+        CU_LAUNCHED();
+        if (rmsnorm_vec_ok(d)) rmsnorm_bwd_vec_kernel<T><<<cdiv(N, 4), 128, 0, s>>>(dout, x, rstd, g, dx, dx_act, N, d);
+        else rmsnorm_bwd_kernel<T><<<cdiv(N, 8), 256, 0, s>>>(dout, x, rstd, g, dx, dx_act, N, d);
+        CU_LAUNCHED();
+    }
     sum_chunks_kernel<<<cdiv(d, 128), 128, 0, s>>>(partial, dg, d, nchunks);
-    CU_LAUNCHED();
-    if (rmsnorm_vec_ok(d)) rmsnorm_bwd_vec_kernel<T><<<cdiv(N, 4), 128, 0, s>>>(dout, x, rstd, g, dx, dx_act, N, d);
-    else rmsnorm_bwd_kernel<T><<<cdiv(N, 8), 256, 0, s>>>(dout, x, rstd, g, dx, dx_act, N, d);
     CU_LAUNCHED();
     return 0;
 }
