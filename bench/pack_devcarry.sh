@@ -8,6 +8,7 @@ make BUILD="$BUILD" -j2 "$BUILD/cuda/cuda_check" "$BUILD/cuda/train_cuda_bench" 
 mkdir -p .devcarry/bin .devcarry/lib
 bins="$BUILD/cuda/cuda_check $BUILD/cuda/train_cuda_bench $BUILD/cuda/kernel_bench $BUILD/krllm $BUILD/libkrllm_cuda.so"
 cp $bins .devcarry/bin/
+strip --strip-unneeded .devcarry/bin/* # symbols only: the GPU code and its line info stay
 # every shared library they use except the C runtime and CUDA's own (present on the GPU image)
 ldd $bins | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
   grep -vE '^(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|libcudart|libcublas|libcublasLt)\.so' |
