@@ -677,7 +677,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(con
  * every query head of its group and every query tile from the block's first key on (the steps
  * i): S^T = K Q^T, P^T = exp(S^T - lse), dP^T = V dO^T, dS^T = P^T (dP^T - D), then at step
  * i + 1 dV += P^T dO and dK += dS^T Q. */
-__global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dkv_wgmma_kernel(const bf16 *qkv, const bf16 *dout,
+__global__ void __launch_bounds__(WG_THREADS *WGB_WGS, 2 / WGB_WGS) flash_dkv_wgmma_kernel(const bf16 *qkv, const bf16 *dout,
                                                                              const float *lse, const float *dsum,
                                                                              bf16 *dqkv, AttnShape a, float scale) {
     extern __shared__ unsigned char smem_raw_wg[];
