@@ -504,7 +504,9 @@ __device__ __forceinline__ void ring_load(unsigned char *ring, int tile, const b
 }
 
 /* Forward: a block of WGF_WGS warpgroups owns 64 * WGF_WGS query rows and walks the key tiles
- * up to the diagonal; step j computes S_j = Q K_j^T and O += P_{j-1} V_{j-1}. */
+ * up to the diagonal; step j computes S_j = Q K_j^T and O += P_{j-1} V_{j-1}. Two warpgroups
+ * per block are faster than one on an H200 (0.816 against 0.834 of the mma.sync kernel's time,
+ * the latter with four blocks per multiprocessor). */
 #define WGF_WGS 2
 __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(const bf16 *qkv, bf16 *o, float *lse,
                                                                              AttnShape a, float scale_log2) {
