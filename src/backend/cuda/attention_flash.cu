@@ -488,7 +488,8 @@ static int flash_bwd(const bf16 *qkv, const bf16 *o, const bf16 *dout, const flo
  * step to land. Each step commits one cp.async group (possibly empty), so "all but the newest
  * group" is always "tile j". The first step only scores and the last only accumulates; the loop
  * between them issues the same products every step, with no branch around a wgmma (ptxas
- * serialises warpgroup products that sit on paths it cannot prove uniform). */
+ * serialises warpgroup products that sit on paths it cannot prove uniform). wg_pipeline below
+ * is that schedule; each kernel supplies its products and softmax steps. */
 #define WG_STAGES 3
 #define WG_STAGE_BYTES (2 * WG_TILE_BYTES) /* a stage holds two tiles: K and V, or Q and dO */
 
@@ -501,6 +502,37 @@ __device__ __forceinline__ void ring_load(unsigned char *ring, int tile, const b
     unsigned char *st = ring_stage(ring, tile);
     load_tile_sw(st, g0, ld0, tile * FA_ROWS, T, tid, nthreads);
     load_tile_sw(st + WG_TILE_BYTES, g1, ld1, tile * FA_ROWS, T, tid, nthreads);
+}
+
+/* The pipeline over n steps, the same in the three kernels. The callbacks: scores(j) issues step
+ * j's score products and accumulate(j) its accumulating ones (each one commit group);
+ * on_scores(j) runs once step j's scores are in (the softmax step); on_accumulated() once the
+ * accumulators are free again (settle them, turn step j's probabilities into A fragments for
+ * the next accumulation); fetch_next(j) refills the ring after step j. */
+template <class Scores, class Accumulate, class OnScores, class OnAccumulated, class Fetch>
+__device__ __forceinline__ void wg_pipeline(int n, Scores scores, Accumulate accumulate, OnScores on_scores,
+                                            OnAccumulated on_accumulated, Fetch fetch_next) {
+    tiles_ready<1>();
+    wg_fence();
+    scores(0);
+    wg_wait<0>();
+    on_scores(0);
+    on_accumulated();
+    fetch_next(0);
+    for (int j = 1; j < n; j++) {
+        tiles_ready<1>();
+        wg_fence();
+        scores(j);
+        accumulate(j - 1);
+        wg_wait<1>();
+        on_scores(j);
+        wg_wait<0>();
+        on_accumulated();
+        fetch_next(j);
+    }
+    wg_fence();
+    accumulate(n - 1);
+    wg_wait<0>();
 }
 
 /* Forward: a block of WGF_WGS warpgroups owns 64 * WGF_WGS query rows and walks the key tiles
@@ -543,38 +575,20 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
         wg_commit();
     };
     auto softmax = [&](int j) {
+        wg_settle(s);
         online_softmax_tile(s, mrow, lrow, corr, j * FA_ROWS, warp_row0 + g, (j + 1) * FA_ROWS - 1 > warp_row0, scale_log2);
+    };
+    auto rescale_and_convert = [&]() {
+        wg_settle(acc);
+        scale_acc_rows<8>(acc, corr);
+        acc_to_a_frags(pf, s);
     };
     auto fetch_next = [&](int j) { /* tile j - 1's stage is free: fetch tile j + 2 into it */
         __syncthreads();
         if (j + 2 <= last_kb) ring_load(ring, j + 2, gk, stride, gv, stride, T, tid, nthreads);
         cp_async_commit();
     };
-    tiles_ready<1>();
-    wg_fence();
-    issue_scores(0);
-    wg_wait<0>();
-    wg_settle(s);
-    softmax(0);
-    acc_to_a_frags(pf, s);
-    fetch_next(0);
-    for (int j = 1; j <= last_kb; j++) {
-        tiles_ready<1>();
-        wg_fence();
-        issue_scores(j);
-        issue_pv(j - 1);
-        wg_wait<1>();
-        wg_settle(s);
-        softmax(j);
-        wg_wait<0>();
-        wg_settle(acc);
-        scale_acc_rows<8>(acc, corr);
-        acc_to_a_frags(pf, s);
-        fetch_next(j);
-    }
-    wg_fence();
-    issue_pv(last_kb);
-    wg_wait<0>();
+    wg_pipeline(last_kb + 1, issue_scores, issue_pv, softmax, rescale_and_convert, fetch_next);
     wg_settle(acc);
     float l0 = lrow[0], l1 = lrow[1];
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
@@ -644,33 +658,16 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(con
         wg_settle(dp);
         dq_scores_to_ds(s, dp, j * FA_ROWS, row0, (j + 1) * FA_ROWS - 1 > warp_row0, L0, L1, D0, D1, scale_log2);
     };
+    auto convert = [&]() {
+        wg_settle(acc);
+        acc_to_a_frags(dsf, s);
+    };
     auto fetch_next = [&](int j) {
         __syncthreads();
         if (j + 2 <= last_kb) ring_load(ring, j + 2, gk, stride, gv, stride, T, tid, nthreads);
         cp_async_commit();
     };
-    tiles_ready<1>();
-    wg_fence();
-    issue_scores(0);
-    wg_wait<0>();
-    to_ds(0);
-    acc_to_a_frags(dsf, s);
-    fetch_next(0);
-    for (int j = 1; j <= last_kb; j++) {
-        tiles_ready<1>();
-        wg_fence();
-        issue_scores(j);
-        issue_dq(j - 1);
-        wg_wait<1>();
-        to_ds(j);
-        wg_wait<0>();
-        wg_settle(acc);
-        acc_to_a_frags(dsf, s);
-        fetch_next(j);
-    }
-    wg_fence();
-    issue_dq(last_kb);
-    wg_wait<0>();
+    wg_pipeline(last_kb + 1, issue_scores, issue_dq, to_ds, convert, fetch_next);
     wg_settle(acc);
     store_acc_rows(dqkv + (size_t)b * T * stride + h * HD, stride, warp_row0, T, acc, scale, scale);
 }
@@ -748,31 +745,13 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS, 2 / WGB_WGS) flash_dkv_wg
         if (i + 2 < total) fetch(i + 2);
         cp_async_commit();
     };
-    tiles_ready<1>();
-    wg_fence();
-    issue_scores(0);
-    wg_wait<0>();
-    probs(0);
-    acc_to_a_frags(pf, s);
-    acc_to_a_frags(dsf, dp);
-    fetch_next(0);
-    for (int i = 1; i < total; i++) {
-        tiles_ready<1>();
-        wg_fence();
-        issue_scores(i);
-        issue_dkv(i - 1);
-        wg_wait<1>();
-        probs(i);
-        wg_wait<0>();
+    auto convert = [&]() {
         wg_settle(dk);
         wg_settle(dv);
         acc_to_a_frags(pf, s);
         acc_to_a_frags(dsf, dp);
-        fetch_next(i);
-    }
-    wg_fence();
-    issue_dkv(total - 1);
-    wg_wait<0>();
+    };
+    wg_pipeline(total, issue_scores, issue_dkv, probs, convert, fetch_next);
     wg_settle(dk);
     wg_settle(dv);
     bf16 *gdk = dqkv + (size_t)b * T * stride + (a.H + kvh) * HD, *gdv = gdk + a.KV * HD;
