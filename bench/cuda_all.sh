@@ -48,6 +48,9 @@ step_train() {
   grep -E 'tok_s' "$log/train_cuda_mma.log"
 }
 for s in ${STEPS:-check kernels e2e sanity train}; do
+  declare -F "step_$s" > /dev/null || { echo "STEPS: no step '$s' (use check, kernels, e2e, sanity, train)" >&2; exit 2; }
+done
+for s in ${STEPS:-check kernels e2e sanity train}; do
   echo "== $s ($(date +%T))"
   "step_$s"
 done

@@ -15,6 +15,7 @@ extern "C" {
 #include "backend/cuda/backend_cuda.h"
 #include "common/rng.h"
 #include "model/layers.h"
+#include "../unit/model_testutil.h"
 }
 #include "backend/cuda/gemm.cuh"
 #include "backend/cuda/kernels.cuh"
@@ -359,15 +360,7 @@ template <typename T> static void check_attention(int B, int S, int H, int KV, i
 /* ---- whole model ---- */
 
 static ModelConfig small_cfg(int V, int tied) {
-    ModelConfig c;
-    model_config_defaults(&c);
-    c.vocab_size = V;
-    c.hidden_size = 128;
-    c.num_layers = 2;
-    c.num_heads = 4;
-    c.num_kv_heads = 2;
-    c.intermediate_size = 352;
-    c.max_seq_len = 128;
+    ModelConfig c = tiny_config(V, 128, 2, 4, 2, 352, 128, 0.02f);
     c.tie_word_embeddings = tied;
     return c;
 }

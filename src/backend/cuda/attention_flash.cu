@@ -796,27 +796,36 @@ int k_flash_bwd_mma(const bf16 *qkv, const bf16 *o, const bf16 *dout, const floa
     return flash_bwd<64>(qkv, o, dout, lse, dsum, dqkv, a, s);
 }
 
-/* The wgmma kernels unless KRLLM_FLASH_KERNELS=mma (read once per process). */
-static bool use_wgmma() {
-    static int choice = -1;
-    if (choice < 0) {
+/* Which flash kernels the dispatch uses: KRLLM_FLASH_KERNELS=wgmma (the default) or mma. Read
+ * once per process; any other value is an error rather than a silent fallback. */
+enum { FLASH_UNREAD, FLASH_WGMMA, FLASH_MMA, FLASH_BAD };
+static int flash_choice(void) {
+    static int choice = FLASH_UNREAD;
+    if (choice == FLASH_UNREAD) {
         const char *e = getenv("KRLLM_FLASH_KERNELS");
-        choice = !(e && !strcmp(e, "mma"));
+        choice = !e || !strcmp(e, "wgmma") ? FLASH_WGMMA : !strcmp(e, "mma") ? FLASH_MMA : FLASH_BAD;
     }
-    return choice == 1;
+    if (choice == FLASH_BAD) kr_error("KRLLM_FLASH_KERNELS=%s: use wgmma or mma, or leave it unset", getenv("KRLLM_FLASH_KERNELS"));
+    return choice;
 }
 
 template <> int k_attention_fwd<bf16>(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s) {
-    if (a.hd == 64) return use_wgmma() ? flash_fwd_wgmma(qkv, o, lse, a, s) : flash_fwd<64>(qkv, o, lse, a, s);
-    return k_attention_fwd_simple<bf16>(qkv, o, lse, a, s);
+    if (a.hd != 64) return k_attention_fwd_simple<bf16>(qkv, o, lse, a, s);
+    switch (flash_choice()) {
+    case FLASH_WGMMA: return flash_fwd_wgmma(qkv, o, lse, a, s);
+    case FLASH_MMA: return flash_fwd<64>(qkv, o, lse, a, s);
+    default: return -1;
+    }
 }
 template <>
 int k_attention_bwd<bf16>(const bf16 *qkv, const bf16 *o, const bf16 *dout, const float *lse, float *dsum, bf16 *dqkv,
                           AttnShape a, cudaStream_t s) {
-    if (a.hd == 64)
-        return use_wgmma() ? flash_bwd_wgmma(qkv, o, dout, lse, dsum, dqkv, a, s)
-                           : flash_bwd<64>(qkv, o, dout, lse, dsum, dqkv, a, s);
-    return k_attention_bwd_simple<bf16>(qkv, o, dout, lse, dsum, dqkv, a, s);
+    if (a.hd != 64) return k_attention_bwd_simple<bf16>(qkv, o, dout, lse, dsum, dqkv, a, s);
+    switch (flash_choice()) {
+    case FLASH_WGMMA: return flash_bwd_wgmma(qkv, o, dout, lse, dsum, dqkv, a, s);
+    case FLASH_MMA: return flash_bwd<64>(qkv, o, dout, lse, dsum, dqkv, a, s);
+    default: return -1;
+    }
 }
 template <> int k_attention_fwd<float>(const float *qkv, float *o, float *lse, AttnShape a, cudaStream_t s) {
     return k_attention_fwd_simple<float>(qkv, o, lse, a, s);

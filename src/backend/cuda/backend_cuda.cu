@@ -242,7 +242,8 @@ static int cuda_create(Backend *be, const ModelConfig *cfg, const BackendOptions
 
 static int cuda_set_params(Backend *be, const float *params) {
     CudaImpl *c = impl_of(be);
-    TRY(copy_sync(c, c->params, params, c->nparams * 4, cudaMemcpyHostToDevice));
+    /* stream-ordered: the bf16 copy converts the parameters just uploaded; one wait for both */
+    CU_TRY(cudaMemcpyAsync(c->params, params, c->nparams * 4, cudaMemcpyHostToDevice, c->stream));
     if (c->mp) TRY(k_convert<bf16>(c->params, c->wbf, c->nparams, c->stream));
     CU_TRY(cudaStreamSynchronize(c->stream));
     return 0;
