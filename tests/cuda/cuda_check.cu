@@ -255,7 +255,7 @@ template <typename T> static void check_gemm(GemmCtx *g) {
 
 __global__ void wgmma_probe_kernel(const bf16 *A, const bf16 *tile_rows, float *C, int major, int lbo, int sbo) {
     __shared__ __align__(1024) unsigned char tile[WG_TILE_BYTES];
-    load_tile_sw(tile, tile_rows, 64, 0, 64, threadIdx.x, WG_THREADS);
+    load_tile_sw<WG_THREADS>(tile, tile_rows, 64, 0, 64, threadIdx.x);
     cp_async_commit();
     tiles_ready<0>();
     int warp = threadIdx.x / 32, lane = threadIdx.x & 31;

@@ -70,6 +70,8 @@ int main() {
     report("attention forward (flash, wgmma)", time_ms([&] { CK(k_attention_fwd<bf16>(qkv, o, lse, a, 0)); }), attn_fwd_flops, 0);
     report("attention backward (wgmma, 2.5x fwd flops)",
            time_ms([&] { CK(k_attention_bwd<bf16>(qkv, o, dout, lse, dsum, dqkv, a, 0)); }), 2.5 * attn_fwd_flops, 0);
+    report("attention D pass (row sums of dO * O)", time_ms([&] { CK(attention_dsum<bf16>(o, dout, dsum, a, 0)); }), 0,
+           (double)N * d * 2 * 2 + (double)N * H * 4);
     report("attention forward (flash, mma.sync)", time_ms([&] { CK(k_flash_fwd_mma(qkv, o, lse, a, 0)); }), attn_fwd_flops, 0);
     report("attention backward (mma.sync, 2.5x fwd flops)",
            time_ms([&] { CK(k_flash_bwd_mma(qkv, o, dout, lse, dsum, dqkv, a, 0)); }), 2.5 * attn_fwd_flops, 0);

@@ -56,8 +56,14 @@ __device__ __forceinline__ void kv_tiles_advance(bf16 *sK, bf16 *sV, const bf16 
 
 /* The forward's step for one key tile: masks keys past the row on the diagonal tile, folds the
  * tile into the running max m and sum l (base 2), leaves the unnormalised probabilities in s and
- * the factors by which the output accumulator's two rows must be rescaled in corr. */
-__device__ __forceinline__ void online_softmax_tile(float (&s)[8][4], float (&m)[2], float (&l)[2], float (&corr)[2],
+ * the factors by which the output accumulator's two rows must be rescaled in corr.
+ *
+ * The max is lazy: m, the reference the exponentials subtract, moves only when a row's tile max
+ * passes it by more than RESCALE_SLACK (base-2 units), so probabilities stay below 2^8 (far inside
+ * the range of fp32 and bf16) and most tiles leave corr at 1 and skip the rescale (returns whether any
+ * row of the warp moved). The final O = acc / l and lse = m + log2 l hold for any such m. */
+#define RESCALE_SLACK 8.f
+__device__ __forceinline__ bool online_softmax_tile(float (&s)[8][4], float (&m)[2], float (&l)[2], float (&corr)[2],
                                                     int key0, int row0, bool diag, float scale_log2) {
     int c = threadIdx.x & 3, row1 = row0 + 8;
     if (diag) {
@@ -80,12 +86,18 @@ __device__ __forceinline__ void online_softmax_tile(float (&s)[8][4], float (&m)
     mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-    /* every row sees key 0 in the first tile, so the running max is finite from then on */
-    float n0 = fmaxf(m[0], mx0), n1 = fmaxf(m[1], mx1);
-    float c0 = fast_exp2(m[0] - n0), c1 = fast_exp2(m[1] - n1);
-    m[0] = n0;
-    m[1] = n1;
-    float sum0 = 0.f, sum1 = 0.f;
+    /* every row sees key 0 in the first tile (m = -inf before it), so m is finite from then on */
+    bool up0 = mx0 > m[0] + RESCALE_SLACK, up1 = mx1 > m[1] + RESCALE_SLACK;
+    corr[0] = corr[1] = 1.f;
+    if (up0) {
+        corr[0] = fast_exp2(m[0] - mx0);
+        m[0] = mx0;
+    }
+    if (up1) {
+        corr[1] = fast_exp2(m[1] - mx1);
+        m[1] = mx1;
+    }
+    float n0 = m[0], n1 = m[1], sum0 = 0.f, sum1 = 0.f;
 #pragma unroll
     for (int j = 0; j < 8; j++) {
         s[j][0] = fast_exp2(fmaf(s[j][0], scale_log2, -n0));
@@ -95,10 +107,9 @@ __device__ __forceinline__ void online_softmax_tile(float (&s)[8][4], float (&m)
         sum0 += s[j][0] + s[j][1];
         sum1 += s[j][2] + s[j][3];
     }
-    l[0] = l[0] * c0 + sum0;
-    l[1] = l[1] * c1 + sum1;
-    corr[0] = c0;
-    corr[1] = c1;
+    l[0] = l[0] * corr[0] + sum0;
+    l[1] = l[1] * corr[1] + sum1;
+    return __any_sync(0xffffffffu, up0 || up1);
 }
 
 template <int NJ> __device__ __forceinline__ void scale_acc_rows(float (&acc)[NJ][4], const float (&corr)[2]) {
@@ -127,7 +138,7 @@ __device__ __forceinline__ void dq_scores_to_ds(float (&s)[8][4], const float (&
 }
 
 /* The dk/dv kernel's step on transposed tiles (rows are keys key0 / key0 + 8, columns queries
- * from q0 with log-sum-exps l_t and row terms d_t): s becomes P^T and dp becomes dS^T. */
+ * from q0 with log-sum-exps l_t (natural log) and row terms d_t): s becomes P^T and dp becomes dS^T. */
 __device__ __forceinline__ void dkv_probs_and_ds(float (&s)[8][4], float (&dp)[8][4], int q0, int key0, bool diag,
                                                  const float *l_t, const float *d_t, float scale_log2) {
     int c = threadIdx.x & 3, key1 = key0 + 8;
@@ -136,7 +147,7 @@ __device__ __forceinline__ void dkv_probs_and_ds(float (&s)[8][4], float (&dp)[8
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             int col = 8 * j + 2 * c + (e & 1), key = e < 2 ? key0 : key1;
-            float p = (diag && key > q0 + col) ? 0.f : fast_exp2(fmaf(s[j][e], scale_log2, -l_t[col]));
+            float p = (diag && key > q0 + col) ? 0.f : fast_exp2(fmaf(s[j][e], scale_log2, -l_t[col] * LOG2E));
             s[j][e] = p;
             dp[j][e] = p * (dp[j][e] - d_t[col]);
         }
@@ -289,8 +300,9 @@ __global__ void __launch_bounds__(FA_THREADS) flash_fwd_kernel(const bf16 *qkv, 
 #pragma unroll
             for (int m = 0; m < MT; m++) {
                 float corr[2];
-                online_softmax_tile(s[m], mrow[m], lrow[m], corr, kb * FA_ROWS, warp_row0 + m * 16 + g, diag, scale_log2);
-                scale_acc_rows<HD / 8>(acc[m], corr);
+                if (online_softmax_tile(s[m], mrow[m], lrow[m], corr, kb * FA_ROWS, warp_row0 + m * 16 + g, diag,
+                                        scale_log2))
+                    scale_acc_rows<HD / 8>(acc[m], corr);
             }
             mma_pv_mt<HD, MT>(acc, s, sV + buf * FA_ROWS * LD);
         }
@@ -399,7 +411,7 @@ __global__ void __launch_bounds__(FA_THREADS, 3) flash_dkv_kernel(const bf16 *qk
         for (int r = threadIdx.x; r < FA_ROWS; r += FA_THREADS) {
             int q = qb * FA_ROWS + r;
             size_t li = ((size_t)b * T + q) * a.H + h;
-            sL[st * FA_ROWS + r] = q < T ? lse[li] * LOG2E : INFINITY;
+            sL[st * FA_ROWS + r] = q < T ? lse[li] : INFINITY;
             sD[st * FA_ROWS + r] = q < T ? dsum[li] : 0.f;
         }
     };
@@ -497,11 +509,12 @@ __device__ __forceinline__ unsigned char *ring_stage(unsigned char *ring, int ti
     return ring + (tile % WG_STAGES) * WG_STAGE_BYTES;
 }
 /* Rows tile * 64 .. + 63 of two [T, ld] matrices into the ring's stage for that tile. */
+template <int NTHREADS>
 __device__ __forceinline__ void ring_load(unsigned char *ring, int tile, const bf16 *g0, int ld0, const bf16 *g1,
-                                          int ld1, int T, int tid, int nthreads) {
+                                          int ld1, int T, int tid) {
     unsigned char *st = ring_stage(ring, tile);
-    load_tile_sw(st, g0, ld0, tile * FA_ROWS, T, tid, nthreads);
-    load_tile_sw(st + WG_TILE_BYTES, g1, ld1, tile * FA_ROWS, T, tid, nthreads);
+    load_tile_sw<NTHREADS>(st, g0, ld0, tile * FA_ROWS, T, tid);
+    load_tile_sw<NTHREADS>(st + WG_TILE_BYTES, g1, ld1, tile * FA_ROWS, T, tid);
 }
 
 /* The pipeline over n steps, the same in the three kernels. The callbacks: scores(j) issues step
@@ -544,7 +557,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
                                                                              AttnShape a, float scale_log2) {
     extern __shared__ unsigned char smem_raw_wg[];
     unsigned char *ring = smem_aligned_1k(smem_raw_wg);
-    const int HD = 64, nthreads = WG_THREADS * WGF_WGS;
+    constexpr int HD = 64, nthreads = WG_THREADS * WGF_WGS;
     int qb = gridDim.x - 1 - blockIdx.x; /* longest rows first */
     int h = blockIdx.y % a.H, b = blockIdx.y / a.H, kvh = h / (a.H / a.KV);
     int stride = (a.H + 2 * a.KV) * HD, T = a.T;
@@ -556,13 +569,14 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
      * costs one tile but keeps the products on a path that is the same for all warps */
     int last_kb = min(T - 1, q0 + FA_ROWS * WGF_WGS - 1) / FA_ROWS;
 
-    ring_load(ring, 0, gk, stride, gv, stride, T, tid, nthreads);
+    ring_load<nthreads>(ring, 0, gk, stride, gv, stride, T, tid);
     cp_async_commit();
-    if (last_kb >= 1) ring_load(ring, 1, gk, stride, gv, stride, T, tid, nthreads);
+    if (last_kb >= 1) ring_load<nthreads>(ring, 1, gk, stride, gv, stride, T, tid);
     cp_async_commit();
     uint32_t qf[4][4], pf[4][4];
     load_a_frags(qf, gq, stride, warp_row0, T);
     float acc[8][4], s[8][4], mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, corr[2];
+    bool rescale = false;
 #pragma unroll
     for (int j = 0; j < 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
 
@@ -576,16 +590,17 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
     };
     auto softmax = [&](int j) {
         wg_settle(s);
-        online_softmax_tile(s, mrow, lrow, corr, j * FA_ROWS, warp_row0 + g, (j + 1) * FA_ROWS - 1 > warp_row0, scale_log2);
+        rescale = online_softmax_tile(s, mrow, lrow, corr, j * FA_ROWS, warp_row0 + g, (j + 1) * FA_ROWS - 1 > warp_row0,
+                                      scale_log2);
     };
     auto rescale_and_convert = [&]() {
         wg_settle(acc);
-        scale_acc_rows<8>(acc, corr);
+        if (rescale) scale_acc_rows<8>(acc, corr);
         acc_to_a_frags(pf, s);
     };
     auto fetch_next = [&](int j) { /* tile j - 1's stage is free: fetch tile j + 2 into it */
         __syncthreads();
-        if (j + 2 <= last_kb) ring_load(ring, j + 2, gk, stride, gv, stride, T, tid, nthreads);
+        if (j + 2 <= last_kb) ring_load<nthreads>(ring, j + 2, gk, stride, gv, stride, T, tid);
         cp_async_commit();
     };
     wg_pipeline(last_kb + 1, issue_scores, issue_pv, softmax, rescale_and_convert, fetch_next);
@@ -615,7 +630,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(con
                                                                             bf16 *dqkv, AttnShape a, float scale) {
     extern __shared__ unsigned char smem_raw_wg[];
     unsigned char *ring = smem_aligned_1k(smem_raw_wg);
-    const int HD = 64, nthreads = WG_THREADS * WGB_WGS;
+    constexpr int HD = 64, nthreads = WG_THREADS * WGB_WGS;
     int qb = gridDim.x - 1 - blockIdx.x; /* longest rows first */
     int h = blockIdx.y % a.H, b = blockIdx.y / a.H, kvh = h / (a.H / a.KV);
     int stride = (a.H + 2 * a.KV) * HD, ostride = a.H * HD, T = a.T;
@@ -627,9 +642,9 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(con
     /* as in the forward, every warpgroup walks all the block's key tiles (masked past its rows) */
     int last_kb = min(T - 1, q0 + FA_ROWS * WGB_WGS - 1) / FA_ROWS;
 
-    ring_load(ring, 0, gk, stride, gv, stride, T, tid, nthreads);
+    ring_load<nthreads>(ring, 0, gk, stride, gv, stride, T, tid);
     cp_async_commit();
-    if (last_kb >= 1) ring_load(ring, 1, gk, stride, gv, stride, T, tid, nthreads);
+    if (last_kb >= 1) ring_load<nthreads>(ring, 1, gk, stride, gv, stride, T, tid);
     cp_async_commit();
     uint32_t qf[4][4], of[4][4], dsf[4][4];
     load_a_frags(qf, base + h * HD, stride, warp_row0, T);
@@ -664,7 +679,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(con
     };
     auto fetch_next = [&](int j) {
         __syncthreads();
-        if (j + 2 <= last_kb) ring_load(ring, j + 2, gk, stride, gv, stride, T, tid, nthreads);
+        if (j + 2 <= last_kb) ring_load<nthreads>(ring, j + 2, gk, stride, gv, stride, T, tid);
         cp_async_commit();
     };
     wg_pipeline(last_kb + 1, issue_scores, issue_dq, to_ds, convert, fetch_next);
@@ -682,7 +697,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS, 2 / WGB_WGS) flash_dkv_wg
     extern __shared__ unsigned char smem_raw_wg[];
     unsigned char *ring = smem_aligned_1k(smem_raw_wg);
     float *sL = (float *)(ring + WG_STAGES * WG_STAGE_BYTES), *sD = sL + WG_STAGES * FA_ROWS;
-    const int HD = 64, nthreads = WG_THREADS * WGB_WGS;
+    constexpr int HD = 64, nthreads = WG_THREADS * WGB_WGS;
     int kvh = blockIdx.y % a.KV, b = blockIdx.y / a.KV, group = a.H / a.KV;
     int stride = (a.H + 2 * a.KV) * HD, ostride = a.H * HD, T = a.T;
     const bf16 *base = qkv + (size_t)b * T * stride;
@@ -693,18 +708,25 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS, 2 / WGB_WGS) flash_dkv_wg
     int nq = (T + FA_ROWS - 1) / FA_ROWS, per_head = nq - q_first, total = group * per_head;
     int warp_key0 = k0 + wg * FA_ROWS + warp * 16, key0 = warp_key0 + g;
 
-    /* step i's query head and tile into its stage: Q and dO rows, log-sum-exps and D terms */
+    /* the next step's query head and tile into its stage: Q and dO rows, log-sum-exps and D terms
+     * (zero past T, where the zero Q and dO rows make every contribution zero). Steps are fetched
+     * in order, so the head and tile advance as a counter. */
+    int next_h = kvh * group, next_qb = q_first;
     auto fetch = [&](int i) {
-        int h = kvh * group + i / per_head, qb = q_first + i % per_head, st = i % WG_STAGES;
+        int st = i % WG_STAGES;
         unsigned char *stage = ring + st * WG_STAGE_BYTES;
-        load_tile_sw(stage, base + h * HD, stride, qb * FA_ROWS, T, tid, nthreads);
-        load_tile_sw(stage + WG_TILE_BYTES, dout + (size_t)b * T * ostride + h * HD, ostride, qb * FA_ROWS, T, tid,
-                     nthreads);
-        for (int r = tid; r < FA_ROWS; r += nthreads) {
-            int q = qb * FA_ROWS + r;
-            size_t li = ((size_t)b * T + q) * a.H + h;
-            sL[st * FA_ROWS + r] = q < T ? lse[li] * LOG2E : INFINITY;
-            sD[st * FA_ROWS + r] = q < T ? dsum[li] : 0.f;
+        load_tile_sw<nthreads>(stage, base + next_h * HD, stride, next_qb * FA_ROWS, T, tid);
+        load_tile_sw<nthreads>(stage + WG_TILE_BYTES, dout + (size_t)b * T * ostride + next_h * HD, ostride,
+                               next_qb * FA_ROWS, T, tid);
+        if (tid < FA_ROWS) {
+            int q = next_qb * FA_ROWS + tid;
+            size_t li = q < T ? ((size_t)b * T + q) * a.H + next_h : 0;
+            cp_async4(sL + st * FA_ROWS + tid, lse + li, q < T);
+            cp_async4(sD + st * FA_ROWS + tid, dsum + li, q < T);
+        }
+        if (++next_qb == nq) {
+            next_qb = q_first;
+            next_h++;
         }
     };
     fetch(0);

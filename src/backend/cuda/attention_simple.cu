@@ -121,9 +121,35 @@ template <typename T> int k_attention_fwd_simple(const T *qkv, T *o, float *lse,
     return 0;
 }
 
+/* The same for bf16 rows of 8 * LANES elements (the flash kernels' case): LANES neighbouring
+ * threads share a row, each with one 16-byte load of o and of dout, so the pass runs at memory
+ * speed rather than at one 2-byte load per lane. */
+template <int LANES>
+__global__ void attn_dsum_bf16_kernel(const bf16 *o, const bf16 *dout, float *dsum, int rows_heads) {
+    size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x, row = t / LANES;
+    float acc = 0.f;
+    if (row < (size_t)rows_heads) {
+        uint4 ov = *(const uint4 *)(o + t * 8), dv = *(const uint4 *)(dout + t * 8);
+        const __nv_bfloat162 *op = (const __nv_bfloat162 *)&ov, *dp = (const __nv_bfloat162 *)&dv;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            float2 of = __bfloat1622float2(op[i]), df = __bfloat1622float2(dp[i]);
+            acc = fmaf(of.x, df.x, fmaf(of.y, df.y, acc));
+        }
+    }
+#pragma unroll
+    for (int off = LANES / 2; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+    if (row < (size_t)rows_heads && t % LANES == 0) dsum[row] = acc;
+}
+
 template <typename T> int attention_dsum(const T *o, const T *dout, float *dsum, AttnShape a, cudaStream_t s) {
     int rows_heads = a.B * a.T * a.H;
-    attn_dsum_kernel<T><<<cdiv(rows_heads, 8), 256, 0, s>>>(o, dout, dsum, rows_heads, a.hd);
+    if (sizeof(T) == 2 && a.hd == 64) {
+        attn_dsum_bf16_kernel<8><<<cdiv((size_t)rows_heads * 8, 256), 256, 0, s>>>((const bf16 *)o, (const bf16 *)dout,
+                                                                                 dsum, rows_heads);
+    } else {
+        attn_dsum_kernel<T><<<cdiv(rows_heads, 8), 256, 0, s>>>(o, dout, dsum, rows_heads, a.hd);
+    }
     CU_LAUNCHED();
     return 0;
 }

@@ -49,6 +49,11 @@ __device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool va
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem),
                  "r"(valid ? 16 : 0));
 }
+/* 4 bytes, through L1 (16 is the only size the .cg form takes); zero-fills when !valid. */
+__device__ __forceinline__ void cp_async4(void *smem, const void *gmem, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem),
+                 "r"(valid ? 4 : 0));
+}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
@@ -58,13 +63,22 @@ template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile(
 
 __device__ __forceinline__ uint32_t sw128_offset(int row, int chunk) { return row * 128 + ((chunk ^ (row & 7)) << 4); }
 
-/* Rows row0 .. row0+63 of a [T, ld] bf16 matrix (zero past T) into a swizzled tile, by `nthreads` threads. */
-__device__ __forceinline__ void load_tile_sw(unsigned char *tile, const bf16 *g, int ld, int row0, int T, int tid,
-                                             int nthreads) {
-    for (int i = tid; i < WG_ROWS * 8; i += nthreads) {
-        int r = i >> 3, ch = i & 7;
-        bool ok = row0 + r < T;
-        cp_async16(tile + sw128_offset(r, ch), ok ? g + (size_t)(row0 + r) * ld + ch * 8 : g, ok);
+/* Rows row0 .. row0+63 of a [T, ld] bf16 matrix (zero past T) into a swizzled tile, by NTHREADS
+ * threads. Thread t always copies 16-byte chunk t % 8 of rows t / 8 + k * NTHREADS / 8: with
+ * NTHREADS a multiple of 64 its swizzle is the same for every k, so each copy costs an address
+ * add (this runs once per tile in the attention loops, where instructions are the bottleneck). */
+template <int NTHREADS>
+__device__ __forceinline__ void load_tile_sw(unsigned char *tile, const bf16 *g, int ld, int row0, int T, int tid) {
+    static_assert(NTHREADS % 64 == 0 && NTHREADS <= 512, "a thread's rows must share their swizzle");
+    constexpr int STEP = NTHREADS / 8;
+    int r = tid >> 3, ch = tid & 7;
+    unsigned char *s = tile + sw128_offset(r, ch);
+    const bf16 *p = g + (size_t)(row0 + r) * ld + ch * 8;
+    size_t step = (size_t)STEP * ld;
+#pragma unroll
+    for (int k = 0; k < WG_ROWS / STEP; k++) {
+        bool ok = row0 + r + k * STEP < T;
+        cp_async16(s + k * STEP * 128, ok ? p + k * step : g, ok);
     }
 }
 /* Makes cp.async data visible to the tensor cores' (async proxy) reads, block-wide. */
