@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <type_traits>
+
 #include "backend/cuda/kernels.cuh"
 #include "backend/cuda/tensor_core.cuh"
 
@@ -88,15 +90,12 @@ __device__ __forceinline__ bool online_softmax_tile(float (&s)[8][4], float (&m)
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
     /* every row sees key 0 in the first tile (m = -inf before it), so m is finite from then on */
     bool up0 = mx0 > m[0] + RESCALE_SLACK, up1 = mx1 > m[1] + RESCALE_SLACK;
-    corr[0] = corr[1] = 1.f;
-    if (up0) {
-        corr[0] = fast_exp2(m[0] - mx0);
-        m[0] = mx0;
-    }
-    if (up1) {
-        corr[1] = fast_exp2(m[1] - mx1);
-        m[1] = mx1;
-    }
+    /* selects, not branches: a branch here would make ptxas wait for the products in flight */
+    float c0 = fast_exp2(m[0] - mx0), c1 = fast_exp2(m[1] - mx1);
+    corr[0] = up0 ? c0 : 1.f;
+    corr[1] = up1 ? c1 : 1.f;
+    m[0] = up0 ? mx0 : m[0];
+    m[1] = up1 ? mx1 : m[1];
     float n0 = m[0], n1 = m[1], sum0 = 0.f, sum1 = 0.f;
 #pragma unroll
     for (int j = 0; j < 8; j++) {
@@ -132,22 +131,26 @@ __device__ __forceinline__ void dq_scores_to_ds(float (&s)[8][4], const float (&
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             int key = key0 + 8 * j + 2 * c + (e & 1), row = e < 2 ? row0 : row1;
-            float p = (diag && key > row) ? 0.f : fast_exp2(fmaf(s[j][e], scale_log2, -(e < 2 ? L0 : L1)));
+            float p = fast_exp2(fmaf(s[j][e], scale_log2, -(e < 2 ? L0 : L1)));
+            p = (diag && key > row) ? 0.f : p; /* a select: see wg_pipeline on branches */
             s[j][e] = p * (dp[j][e] - (e < 2 ? D0 : D1));
         }
 }
 
 /* The dk/dv kernel's step on transposed tiles (rows are keys key0 / key0 + 8, columns queries
- * from q0 with log-sum-exps l_t (natural log) and row terms d_t): s becomes P^T and dp becomes dS^T. */
+ * from q0 with log-sum-exps l_t, base 2 after the factor l_to_log2, and row terms d_t): s becomes
+ * P^T and dp becomes dS^T. */
 __device__ __forceinline__ void dkv_probs_and_ds(float (&s)[8][4], float (&dp)[8][4], int q0, int key0, bool diag,
-                                                 const float *l_t, const float *d_t, float scale_log2) {
+                                                 const float *l_t, float l_to_log2, const float *d_t,
+                                                 float scale_log2) {
     int c = threadIdx.x & 3, key1 = key0 + 8;
 #pragma unroll
     for (int j = 0; j < 8; j++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             int col = 8 * j + 2 * c + (e & 1), key = e < 2 ? key0 : key1;
-            float p = (diag && key > q0 + col) ? 0.f : fast_exp2(fmaf(s[j][e], scale_log2, -l_t[col] * LOG2E));
+            float p = fast_exp2(fmaf(s[j][e], scale_log2, -l_t[col] * l_to_log2));
+            p = (diag && key > q0 + col) ? 0.f : p;
             s[j][e] = p;
             dp[j][e] = p * (dp[j][e] - d_t[col]);
         }
@@ -411,7 +414,7 @@ __global__ void __launch_bounds__(FA_THREADS, 3) flash_dkv_kernel(const bf16 *qk
         for (int r = threadIdx.x; r < FA_ROWS; r += FA_THREADS) {
             int q = qb * FA_ROWS + r;
             size_t li = ((size_t)b * T + q) * a.H + h;
-            sL[st * FA_ROWS + r] = q < T ? lse[li] : INFINITY;
+            sL[st * FA_ROWS + r] = q < T ? lse[li] * LOG2E : INFINITY;
             sD[st * FA_ROWS + r] = q < T ? dsum[li] : 0.f;
         }
     };
@@ -438,7 +441,7 @@ __global__ void __launch_bounds__(FA_THREADS, 3) flash_dkv_kernel(const bf16 *qk
         float s[8][4], dp[8][4];
         mma_abt_s<HD>(s, sK, warp, q_t);
         mma_abt_s<HD>(dp, sV, warp, o_t);
-        dkv_probs_and_ds(s, dp, qb * FA_ROWS, key0, qb == kb, l_t, d_t, scale_log2);
+        dkv_probs_and_ds(s, dp, qb * FA_ROWS, key0, qb == kb, l_t, 1.f, d_t, scale_log2);
         mma_pv<HD>(dv, s, o_t);
         mma_pv<HD>(dk, dp, q_t);
         __syncthreads(); /* the next prefetch overwrites this stage */
@@ -495,14 +498,18 @@ static int flash_bwd(const bf16 *qkv, const bf16 *o, const bf16 *dout, const flo
  *
  * Software pipeline: step j issues the score products of tile j and the accumulating products
  * of tile j - 1 together, then runs the softmax of tile j on the CUDA cores while the tensor
- * cores still accumulate tile j - 1. Tiles stream through a ring of WG_STAGES shared-memory
- * stages: tile j + 2 is fetched once tile j - 1's products have finished, so a fetch has a whole
- * step to land. Each step commits one cp.async group (possibly empty), so "all but the newest
- * group" is always "tile j". The first step only scores and the last only accumulates; the loop
- * between them issues the same products every step, with no branch around a wgmma (ptxas
- * serialises warpgroup products that sit on paths it cannot prove uniform). wg_pipeline below
- * is that schedule; each kernel supplies its products and softmax steps. */
-#define WG_STAGES 3
+ * cores still accumulate tile j - 1. Tiles stream through a ring of WG_STAGES = 4 shared-memory
+ * stages: step j fetches tile j + 2 into the stage of tile j - 2, whose last products every
+ * warpgroup finished before the barrier that opens step j, so one barrier per step suffices and
+ * a fetch has two steps to land. Each step commits one cp.async group (possibly empty), so "all
+ * but the newest group" is always "tile j + 1 and older". The first step only scores and the
+ * last only accumulates; the loops between them issue the same products every step, with no
+ * branch around a wgmma (ptxas serialises warpgroup products that sit on paths it cannot prove
+ * uniform) and none inside the softmax: the steps that need the causal mask run in a loop of
+ * their own, compiled with the mask, so the others carry no test and the softmax overlaps the
+ * products in flight. wg_pipeline below is that schedule; each kernel supplies its products,
+ * softmax steps and tile fetches. */
+#define WG_STAGES 4
 #define WG_STAGE_BYTES (2 * WG_TILE_BYTES) /* a stage holds two tiles: K and V, or Q and dO */
 
 __device__ __forceinline__ unsigned char *ring_stage(unsigned char *ring, int tile) {
@@ -517,32 +524,40 @@ __device__ __forceinline__ void ring_load(unsigned char *ring, int tile, const b
     load_tile_sw<NTHREADS>(st + WG_TILE_BYTES, g1, ld1, tile * FA_ROWS, T, tid);
 }
 
-/* The pipeline over n steps, the same in the three kernels. The callbacks: scores(j) issues step
- * j's score products and accumulate(j) its accumulating ones (each one commit group);
- * on_scores(j) runs once step j's scores are in (the softmax step); on_accumulated() once the
- * accumulators are free again (settle them, turn step j's probabilities into A fragments for
- * the next accumulation); fetch_next(j) refills the ring after step j. */
-template <class Scores, class Accumulate, class OnScores, class OnAccumulated, class Fetch>
-__device__ __forceinline__ void wg_pipeline(int n, Scores scores, Accumulate accumulate, OnScores on_scores,
-                                            OnAccumulated on_accumulated, Fetch fetch_next) {
+/* The pipeline over n steps, the same in the three kernels; steps mask_begin .. mask_end - 1
+ * need the causal mask. The callbacks: fetch(j) copies step j's tiles into its stage (nothing
+ * when j >= n) and commits one cp.async group; the caller has fetched steps 0 and 1.
+ * scores(j) issues step j's score products and accumulate(j) its accumulating ones (each one
+ * commit group); on_scores(j, masked) runs once step j's scores are in (the softmax step;
+ * `masked` is std::true_type or std::false_type); on_accumulated() once the accumulators are
+ * free again (settle them, turn step j's probabilities into A fragments for the next
+ * accumulation). */
+template <class Fetch, class Scores, class Accumulate, class OnScores, class OnAccumulated>
+__device__ __forceinline__ void wg_pipeline(int n, int mask_begin, int mask_end, Fetch fetch, Scores scores,
+                                            Accumulate accumulate, OnScores on_scores, OnAccumulated on_accumulated) {
     tiles_ready<1>();
+    fetch(2);
     wg_fence();
     scores(0);
     wg_wait<0>();
-    on_scores(0);
+    if (mask_begin == 0) on_scores(0, std::true_type());
+    else on_scores(0, std::false_type());
     on_accumulated();
-    fetch_next(0);
-    for (int j = 1; j < n; j++) {
+    auto step = [&](int j, auto masked) {
         tiles_ready<1>();
+        fetch(j + 2); /* before the products: its branches would otherwise make ptxas wait for them */
         wg_fence();
         scores(j);
         accumulate(j - 1);
         wg_wait<1>();
-        on_scores(j);
+        on_scores(j, masked);
         wg_wait<0>();
         on_accumulated();
-        fetch_next(j);
-    }
+    };
+    int j = 1, plain_end = min(n, max(mask_begin, 1)), masked_end = min(n, mask_end);
+    for (; j < plain_end; j++) step(j, std::false_type());
+    for (; j < masked_end; j++) step(j, std::true_type());
+    for (; j < n; j++) step(j, std::false_type());
     wg_fence();
     accumulate(n - 1);
     wg_wait<0>();
@@ -569,10 +584,13 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
      * costs one tile but keeps the products on a path that is the same for all warps */
     int last_kb = min(T - 1, q0 + FA_ROWS * WGF_WGS - 1) / FA_ROWS;
 
-    ring_load<nthreads>(ring, 0, gk, stride, gv, stride, T, tid);
-    cp_async_commit();
-    if (last_kb >= 1) ring_load<nthreads>(ring, 1, gk, stride, gv, stride, T, tid);
-    cp_async_commit();
+    int n = last_kb + 1;
+    auto fetch = [&](int j) {
+        if (j < n) ring_load<nthreads>(ring, j, gk, stride, gv, stride, T, tid);
+        cp_async_commit();
+    };
+    fetch(0);
+    fetch(1);
     uint32_t qf[4][4], pf[4][4];
     load_a_frags(qf, gq, stride, warp_row0, T);
     float acc[8][4], s[8][4], mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, corr[2];
@@ -588,22 +606,17 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
         wg_product<WG_MNMAJOR>(acc, pf, ring_stage(ring, j) + WG_TILE_BYTES, 1);
         wg_commit();
     };
-    auto softmax = [&](int j) {
+    auto softmax = [&](int j, auto masked) {
         wg_settle(s);
-        rescale = online_softmax_tile(s, mrow, lrow, corr, j * FA_ROWS, warp_row0 + g, (j + 1) * FA_ROWS - 1 > warp_row0,
-                                      scale_log2);
+        rescale = online_softmax_tile(s, mrow, lrow, corr, j * FA_ROWS, warp_row0 + g, decltype(masked)::value, scale_log2);
     };
     auto rescale_and_convert = [&]() {
         wg_settle(acc);
         if (rescale) scale_acc_rows<8>(acc, corr);
         acc_to_a_frags(pf, s);
     };
-    auto fetch_next = [&](int j) { /* tile j - 1's stage is free: fetch tile j + 2 into it */
-        __syncthreads();
-        if (j + 2 <= last_kb) ring_load<nthreads>(ring, j + 2, gk, stride, gv, stride, T, tid);
-        cp_async_commit();
-    };
-    wg_pipeline(last_kb + 1, issue_scores, issue_pv, softmax, rescale_and_convert, fetch_next);
+    /* the key tiles from the block's first row on need the mask (the lower warpgroup's last one is all masked) */
+    wg_pipeline(n, q0 / FA_ROWS, n, fetch, issue_scores, issue_pv, softmax, rescale_and_convert);
     wg_settle(acc);
     float l0 = lrow[0], l1 = lrow[1];
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
@@ -642,10 +655,13 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(con
     /* as in the forward, every warpgroup walks all the block's key tiles (masked past its rows) */
     int last_kb = min(T - 1, q0 + FA_ROWS * WGB_WGS - 1) / FA_ROWS;
 
-    ring_load<nthreads>(ring, 0, gk, stride, gv, stride, T, tid);
-    cp_async_commit();
-    if (last_kb >= 1) ring_load<nthreads>(ring, 1, gk, stride, gv, stride, T, tid);
-    cp_async_commit();
+    int n = last_kb + 1;
+    auto fetch = [&](int j) {
+        if (j < n) ring_load<nthreads>(ring, j, gk, stride, gv, stride, T, tid);
+        cp_async_commit();
+    };
+    fetch(0);
+    fetch(1);
     uint32_t qf[4][4], of[4][4], dsf[4][4];
     load_a_frags(qf, base + h * HD, stride, warp_row0, T);
     load_a_frags(of, dout + (size_t)b * T * ostride + h * HD, ostride, warp_row0, T);
@@ -668,21 +684,16 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(con
         wg_product<WG_MNMAJOR>(acc, dsf, ring_stage(ring, j), 1);
         wg_commit();
     };
-    auto to_ds = [&](int j) {
+    auto to_ds = [&](int j, auto masked) {
         wg_settle(s);
         wg_settle(dp);
-        dq_scores_to_ds(s, dp, j * FA_ROWS, row0, (j + 1) * FA_ROWS - 1 > warp_row0, L0, L1, D0, D1, scale_log2);
+        dq_scores_to_ds(s, dp, j * FA_ROWS, row0, decltype(masked)::value, L0, L1, D0, D1, scale_log2);
     };
     auto convert = [&]() {
         wg_settle(acc);
         acc_to_a_frags(dsf, s);
     };
-    auto fetch_next = [&](int j) {
-        __syncthreads();
-        if (j + 2 <= last_kb) ring_load<nthreads>(ring, j + 2, gk, stride, gv, stride, T, tid);
-        cp_async_commit();
-    };
-    wg_pipeline(last_kb + 1, issue_scores, issue_dq, to_ds, convert, fetch_next);
+    wg_pipeline(n, q0 / FA_ROWS, n, fetch, issue_scores, issue_dq, to_ds, convert);
     wg_settle(acc);
     store_acc_rows(dqkv + (size_t)b * T * stride + h * HD, stride, warp_row0, T, acc, scale, scale);
 }
@@ -708,31 +719,38 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS, 2 / WGB_WGS) flash_dkv_wg
     int nq = (T + FA_ROWS - 1) / FA_ROWS, per_head = nq - q_first, total = group * per_head;
     int warp_key0 = k0 + wg * FA_ROWS + warp * 16, key0 = warp_key0 + g;
 
-    /* the next step's query head and tile into its stage: Q and dO rows, log-sum-exps and D terms
-     * (zero past T, where the zero Q and dO rows make every contribution zero). Steps are fetched
-     * in order, so the head and tile advance as a counter. */
-    int next_h = kvh * group, next_qb = q_first;
+    /* Step order: first the diagonal query tile of each head of the group (the steps that need
+     * the mask), then each head's later tiles. fetch(i) loads step i's Q and dO rows,
+     * log-sum-exps and D terms into its stage (zero past T, where the zero Q and dO rows make
+     * every contribution zero); steps are fetched in order, so head and tile advance as a counter. */
+    int h0 = kvh * group, next_h = h0, next_qb = q_first;
     auto fetch = [&](int i) {
-        int st = i % WG_STAGES;
-        unsigned char *stage = ring + st * WG_STAGE_BYTES;
-        load_tile_sw<nthreads>(stage, base + next_h * HD, stride, next_qb * FA_ROWS, T, tid);
-        load_tile_sw<nthreads>(stage + WG_TILE_BYTES, dout + (size_t)b * T * ostride + next_h * HD, ostride,
-                               next_qb * FA_ROWS, T, tid);
-        if (tid < FA_ROWS) {
-            int q = next_qb * FA_ROWS + tid;
-            size_t li = q < T ? ((size_t)b * T + q) * a.H + next_h : 0;
-            cp_async4(sL + st * FA_ROWS + tid, lse + li, q < T);
-            cp_async4(sD + st * FA_ROWS + tid, dsum + li, q < T);
+        if (i < total) {
+            int st = i % WG_STAGES;
+            unsigned char *stage = ring + st * WG_STAGE_BYTES;
+            load_tile_sw<nthreads>(stage, base + next_h * HD, stride, next_qb * FA_ROWS, T, tid);
+            load_tile_sw<nthreads>(stage + WG_TILE_BYTES, dout + (size_t)b * T * ostride + next_h * HD, ostride,
+                                   next_qb * FA_ROWS, T, tid);
+            if (tid < FA_ROWS) {
+                int q = next_qb * FA_ROWS + tid;
+                size_t li = q < T ? ((size_t)b * T + q) * a.H + next_h : 0;
+                cp_async4(sL + st * FA_ROWS + tid, lse + li, q < T);
+                cp_async4(sD + st * FA_ROWS + tid, dsum + li, q < T);
+            }
+            if (next_qb == q_first) {
+                if (++next_h == h0 + group) {
+                    next_h = h0;
+                    next_qb = q_first + 1;
+                }
+            } else if (++next_qb == nq) {
+                next_qb = q_first + 1;
+                next_h++;
+            }
         }
-        if (++next_qb == nq) {
-            next_qb = q_first;
-            next_h++;
-        }
+        cp_async_commit();
     };
     fetch(0);
-    cp_async_commit();
-    if (total > 1) fetch(1);
-    cp_async_commit();
+    fetch(1);
     uint32_t kf[4][4], vf[4][4], pf[4][4], dsf[4][4];
     load_a_frags(kf, base + (a.H + kvh) * HD, stride, warp_key0, T);
     load_a_frags(vf, base + (a.H + a.KV + kvh) * HD, stride, warp_key0, T);
@@ -754,18 +772,13 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS, 2 / WGB_WGS) flash_dkv_wg
         wg_product<WG_MNMAJOR>(dk, dsf, st, 1);
         wg_commit();
     };
-    auto probs = [&](int i) {
+    auto probs = [&](int i, auto masked) {
         wg_settle(s);
         wg_settle(dp);
-        int qb = q_first + i % per_head, st = i % WG_STAGES;
-        /* masked where a query of the tile precedes a key of this warp */
-        dkv_probs_and_ds(s, dp, qb * FA_ROWS, key0, qb * FA_ROWS < warp_key0 + 16, sL + st * FA_ROWS,
+        int st = i % WG_STAGES;
+        /* the log-sum-exps arrive by cp.async as the forward wrote them (natural log) */
+        dkv_probs_and_ds(s, dp, q_first * FA_ROWS, key0, decltype(masked)::value, sL + st * FA_ROWS, LOG2E,
                          sD + st * FA_ROWS, scale_log2);
-    };
-    auto fetch_next = [&](int i) { /* step i - 1's stage is free: fetch step i + 2 into it */
-        __syncthreads();
-        if (i + 2 < total) fetch(i + 2);
-        cp_async_commit();
     };
     auto convert = [&]() {
         wg_settle(dk);
@@ -773,7 +786,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS, 2 / WGB_WGS) flash_dkv_wg
         acc_to_a_frags(pf, s);
         acc_to_a_frags(dsf, dp);
     };
-    wg_pipeline(total, issue_scores, issue_dkv, probs, convert, fetch_next);
+    wg_pipeline(total, 0, group, fetch, issue_scores, issue_dkv, probs, convert);
     wg_settle(dk);
     wg_settle(dv);
     bf16 *gdk = dqkv + (size_t)b * T * stride + (a.H + kvh) * HD, *gdv = gdk + a.KV * HD;
