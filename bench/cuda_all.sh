@@ -12,7 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 log=${LOG_DIR:-${OUT:-/tmp/krllm-cuda}}
 mkdir -p "$log"
-export LD_LIBRARY_PATH=$PWD/.devcarry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+. bench/devcarry_env.sh
 B=.devcarry/bin
 models=${MODELS:-medium}
 status=0

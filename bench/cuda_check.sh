@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 text=${CUDA_CHECK_TEXT:-.devcarry/ko_text.txt}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 if [ -x .devcarry/bin/cuda_check ]; then
-  LD_LIBRARY_PATH=$PWD/.devcarry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} OMP_NUM_THREADS=${OMP_NUM_THREADS:-8} \
-    .devcarry/bin/cuda_check "$text"
+  . bench/devcarry_env.sh
+  OMP_NUM_THREADS=${OMP_NUM_THREADS:-8} .devcarry/bin/cuda_check "$text"
 else
   make BUILD=${BUILD:-build-cuda} -j8 test-cuda CUDA_CHECK_TEXT="$text"
 fi

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 K=./krllm
 if [ -x .devcarry/bin/krllm ]; then
   K=.devcarry/bin/krllm
-  export LD_LIBRARY_PATH=$PWD/.devcarry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  . bench/devcarry_env.sh
 fi
 W=$(mktemp -d)
 cat > "$W/model.yaml" <<'YAML'
