@@ -6,8 +6,8 @@
  * over query tiles, dk/dv over key tiles (summing the query heads of a group) — so that no
  * atomics are needed and results are reproducible bit for bit.
  *
- * Blocks have 4 warps; a warp owns 32 query rows in the forward and 16 rows in the backward
- * kernels; key/value tiles are 64 rows, double-buffered through cp.async. Fragment layouts follow the
+ * The mma.sync kernels: blocks have 4 warps; a warp owns 32 query rows in the forward and 16
+ * rows in the backward kernels; key/value tiles are 64 rows, double-buffered through cp.async. Fragment layouts follow the
  * PTX ISA for m16n8k16: thread (g = lane/4, c = lane%4) holds accumulator elements at rows
  * g and g+8, columns 2c and 2c+1 of each 8-column tile. */
 #include <stdint.h>
@@ -506,8 +506,9 @@ static int flash_bwd(const bf16 *qkv, const bf16 *o, const bf16 *dout, const flo
  * last only accumulates; the loops between them issue the same products every step, with no
  * branch around a wgmma (ptxas serialises warpgroup products that sit on paths it cannot prove
  * uniform) and none inside the softmax: the steps that need the causal mask run in a loop of
- * their own, compiled with the mask, so the others carry no test and the softmax overlaps the
- * products in flight. wg_pipeline below is that schedule; each kernel supplies its products,
+ * their own, compiled with the mask, so the others carry no test and the softmax can overlap
+ * the products in flight (ptxas waits for all of them before any branch between the two waits
+ * of a step). wg_pipeline below is that schedule; each kernel supplies its products,
  * softmax steps and tile fetches. */
 #define WG_STAGES 4
 #define WG_STAGE_BYTES (2 * WG_TILE_BYTES) /* a stage holds two tiles: K and V, or Q and dO */
