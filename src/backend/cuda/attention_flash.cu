@@ -7,9 +7,9 @@
  * atomics are needed and results are reproducible bit for bit.
  *
  * The mma.sync kernels: blocks have 4 warps; a warp owns 32 query rows in the forward and 16
- * rows in the backward kernels; key/value tiles are 64 rows, double-buffered through cp.async. Fragment layouts follow the
- * PTX ISA for m16n8k16: thread (g = lane/4, c = lane%4) holds accumulator elements at rows
- * g and g+8, columns 2c and 2c+1 of each 8-column tile. */
+ * rows in the backward kernels; key/value tiles are 64 rows, double-buffered through cp.async.
+ * Fragment layouts follow the PTX ISA for m16n8k16: thread (g = lane/4, c = lane%4) holds
+ * accumulator elements at rows g and g+8, columns 2c and 2c+1 of each 8-column tile. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
