@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Everything the CUDA backend needs on a GPU machine, in one call (each step under a timeout):
 #   check    the correctness checks (bench/cuda_check.sh)
-#   kernels  per-kernel timings at medium shapes (wgmma and mma.sync flash attention side by side)
+#   kernels  per-kernel timings at medium shapes (wgmma and mma.sync flash attention side by side),
+#            and, where cuobjdump is installed, how many exponentials each wgmma kernel's steps run
+#            between their two product waits (the softmax work that overlaps the tensor cores)
 #   e2e      the end-to-end trainer check (bench/cuda_train_e2e.sh)
 #   sanity   the overfitting check (configs/training_sanity.yaml) in bf16 with the medium model
 #   train    bench/train_cuda for $MODELS (default medium): ours, then the PyTorch anchor; then
@@ -25,6 +27,12 @@ step_check() {
 step_kernels() {
   timeout 120 "$B/kernel_bench" > "$log/kernels.log" 2>&1 || status=1
   cat "$log/kernels.log"
+  command -v cuobjdump > /dev/null || return 0
+  cuobjdump -sass "$B/kernel_bench" | awk '
+    /Function : / { wg = /wgmma/; if (wg) { sub(/.*Function : /, ""); print "overlap in " $0 ":" } }
+    wg && /DEPBAR.LE gsb0, 0x1/ { open = 1; n = 0 }
+    wg && open && /MUFU.EX2/ { n++ }
+    wg && open && /DEPBAR.LE gsb0, 0x0/ { print "  exponentials between the waits of a step: " n; open = 0 }'
 }
 step_e2e() {
   timeout 120 bench/cuda_train_e2e.sh > "$log/e2e.log" 2>&1 || status=1
