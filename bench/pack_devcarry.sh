@@ -17,7 +17,7 @@ mkdir "$libs/lib"
 ldd $bins | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
   grep -vE '^(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|libcudart|libcublas|libcublasLt)\.so' |
   while read -r name path; do cp -L "$path" "$libs/lib/$name"; done
-tar czf .devcarry/lib.tgz -C "$libs" lib
+tar czf .devcarry/lib.tgz.part -C "$libs" lib && mv .devcarry/lib.tgz.part .devcarry/lib.tgz # whole or not at all
 rm -rf "$libs"
 cp ../shared/anchors/torch_llama_bench.py .devcarry/ 2>/dev/null || cp /work/shared/anchors/torch_llama_bench.py .devcarry/
 [ -f .devcarry/ko_text.txt ] || bzip2 -dc ../shared/data/ko/wiki/kowiki-2020-wikiextractor-AA-wiki_00-24.txt.bz2 | head -c 3000000 > .devcarry/ko_text.txt

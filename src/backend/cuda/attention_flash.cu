@@ -138,18 +138,17 @@ __device__ __forceinline__ void dq_scores_to_ds(float (&s)[8][4], const float (&
 }
 
 /* The dk/dv kernel's step on transposed tiles (rows are keys key0 / key0 + 8, columns queries
- * from q0 with log-sum-exps l_t, base 2 after the factor l_to_log2, and row terms d_t): s becomes
- * P^T and dp becomes dS^T. */
+ * from q0 with log-sum-exps l_t as the forward wrote them, natural log, and row terms d_t): s
+ * becomes P^T and dp becomes dS^T. */
 __device__ __forceinline__ void dkv_probs_and_ds(float (&s)[8][4], float (&dp)[8][4], int q0, int key0, bool diag,
-                                                 const float *l_t, float l_to_log2, const float *d_t,
-                                                 float scale_log2) {
+                                                 const float *l_t, const float *d_t, float scale_log2) {
     int c = threadIdx.x & 3, key1 = key0 + 8;
 #pragma unroll
     for (int j = 0; j < 8; j++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             int col = 8 * j + 2 * c + (e & 1), key = e < 2 ? key0 : key1;
-            float p = fast_exp2(fmaf(s[j][e], scale_log2, -l_t[col] * l_to_log2));
+            float p = fast_exp2(fmaf(s[j][e], scale_log2, -l_t[col] * LOG2E));
             p = (diag && key > q0 + col) ? 0.f : p;
             s[j][e] = p;
             dp[j][e] = p * (dp[j][e] - d_t[col]);
@@ -414,7 +413,7 @@ __global__ void __launch_bounds__(FA_THREADS, 3) flash_dkv_kernel(const bf16 *qk
         for (int r = threadIdx.x; r < FA_ROWS; r += FA_THREADS) {
             int q = qb * FA_ROWS + r;
             size_t li = ((size_t)b * T + q) * a.H + h;
-            sL[st * FA_ROWS + r] = q < T ? lse[li] * LOG2E : INFINITY;
+            sL[st * FA_ROWS + r] = q < T ? lse[li] : INFINITY;
             sD[st * FA_ROWS + r] = q < T ? dsum[li] : 0.f;
         }
     };
@@ -441,7 +440,7 @@ __global__ void __launch_bounds__(FA_THREADS, 3) flash_dkv_kernel(const bf16 *qk
         float s[8][4], dp[8][4];
         mma_abt_s<HD>(s, sK, warp, q_t);
         mma_abt_s<HD>(dp, sV, warp, o_t);
-        dkv_probs_and_ds(s, dp, qb * FA_ROWS, key0, qb == kb, l_t, 1.f, d_t, scale_log2);
+        dkv_probs_and_ds(s, dp, qb * FA_ROWS, key0, qb == kb, l_t, d_t, scale_log2);
         mma_pv<HD>(dv, s, o_t);
         mma_pv<HD>(dk, dp, q_t);
         __syncthreads(); /* the next prefetch overwrites this stage */
@@ -525,6 +524,17 @@ __device__ __forceinline__ void ring_load(unsigned char *ring, int tile, const b
     load_tile_sw<NTHREADS>(st + WG_TILE_BYTES, g1, ld1, tile * FA_ROWS, T, tid);
 }
 
+/* fetch(j) for the kernels that stream key tiles (forward, dq): K and V rows of tile j into its
+ * stage, nothing past the last tile n - 1; one commit group either way. */
+template <int NTHREADS>
+__device__ __forceinline__ auto kv_tile_fetch(unsigned char *ring, int n, const bf16 *gk, const bf16 *gv, int stride,
+                                              int T, int tid) {
+    return [=](int j) {
+        if (j < n) ring_load<NTHREADS>(ring, j, gk, stride, gv, stride, T, tid);
+        cp_async_commit();
+    };
+}
+
 /* The pipeline over n steps, the same in the three kernels; steps mask_begin .. mask_end - 1
  * need the causal mask. The callbacks: fetch(j) copies step j's tiles into its stage (nothing
  * when j >= n) and commits one cp.async group; the caller has fetched steps 0 and 1.
@@ -586,10 +596,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
     int last_kb = min(T - 1, q0 + FA_ROWS * WGF_WGS - 1) / FA_ROWS;
 
     int n = last_kb + 1;
-    auto fetch = [&](int j) {
-        if (j < n) ring_load<nthreads>(ring, j, gk, stride, gv, stride, T, tid);
-        cp_async_commit();
-    };
+    auto fetch = kv_tile_fetch<nthreads>(ring, n, gk, gv, stride, T, tid);
     fetch(0);
     fetch(1);
     uint32_t qf[4][4], pf[4][4];
@@ -657,10 +664,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(con
     int last_kb = min(T - 1, q0 + FA_ROWS * WGB_WGS - 1) / FA_ROWS;
 
     int n = last_kb + 1;
-    auto fetch = [&](int j) {
-        if (j < n) ring_load<nthreads>(ring, j, gk, stride, gv, stride, T, tid);
-        cp_async_commit();
-    };
+    auto fetch = kv_tile_fetch<nthreads>(ring, n, gk, gv, stride, T, tid);
     fetch(0);
     fetch(1);
     uint32_t qf[4][4], of[4][4], dsf[4][4];
@@ -777,9 +781,8 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS, 2 / WGB_WGS) flash_dkv_wg
         wg_settle(s);
         wg_settle(dp);
         int st = i % WG_STAGES;
-        /* the log-sum-exps arrive by cp.async as the forward wrote them (natural log) */
-        dkv_probs_and_ds(s, dp, q_first * FA_ROWS, key0, decltype(masked)::value, sL + st * FA_ROWS, LOG2E,
-                         sD + st * FA_ROWS, scale_log2);
+        dkv_probs_and_ds(s, dp, q_first * FA_ROWS, key0, decltype(masked)::value, sL + st * FA_ROWS, sD + st * FA_ROWS,
+                         scale_log2);
     };
     auto convert = [&]() {
         wg_settle(dk);
