@@ -313,7 +313,12 @@ static void check_wgmma(int major) {
 /* path: the portable kernels, the dispatch (wgmma flash kernels for head size 64), or the mma.sync flash kernels.
  * rising: scores grow along the keys by about 10 (base 2) per 64-key tile (component 0 of every
  * query is 4, of key t 0.22 t), so a row's running max passes the flash forward's rescale slack
- * at almost every tile; with random inputs alone it rarely moves after the first tile. */
+ * at almost every tile; with random inputs alone it rarely moves after the first tile.
+ * Component 0 of dq is ill-conditioned there: dq = sum_j dS_ij k_j, and the keys in a row's
+ * support share a large component-0 offset that only an exactly zero-sum dS cancels. Rounding dS
+ * to bf16 (as every bf16 flash backward does before its dq product) leaves an error of about 10%
+ * in that component (a float64 simulation of the rounding alone gives 7%); it is checked on its
+ * own with a tolerance for that, and the other components with the usual one. */
 enum { ATTN_PORTABLE, ATTN_DISPATCH, ATTN_MMA };
 template <typename T> static void check_attention(int B, int S, int H, int KV, int hd, int path, bool rising = false) {
     int w = (H + 2 * KV) * hd, N = B * S;
@@ -344,12 +349,13 @@ template <typename T> static void check_attention(int B, int S, int H, int KV, i
         OK(k_attention_fwd<T>(d_qkv, d_o, d_lse, a, 0));
         OK(k_attention_bwd<T>(d_qkv, d_o, d_dout, d_lse, d_dsum, d_dqkv, a, 0));
     }
-    /* the backward leaves the v part of dqkv as dv and so on; compare q, k, v parts separately */
+    /* the backward leaves the v part of dqkv as dv and so on; compare q, k, v parts separately
+     * (and, with rising scores, component 0 of dq apart: part 3) */
     auto got = down(d_dqkv, dqkv.size());
-    std::vector<float> gp[3], rp[3];
+    std::vector<float> gp[4], rp[4];
     for (int n = 0; n < N; n++)
         for (int j = 0; j < w; j++) {
-            int part = j < H * hd ? 0 : j < (H + KV) * hd ? 1 : 2;
+            int part = j < H * hd ? (rising && j % hd == 0 ? 3 : 0) : j < (H + KV) * hd ? 1 : 2;
             gp[part].push_back(got[(size_t)n * w + j]);
             rp[part].push_back(dqkv[(size_t)n * w + j]);
         }
@@ -357,11 +363,11 @@ template <typename T> static void check_attention(int B, int S, int H, int KV, i
     const char *kind = path == ATTN_PORTABLE ? "portable" : path == ATTN_MMA ? "mma.sync" : "dispatch";
     snprintf(what, sizeof what, "attention %s%s B%d T%d H%d/%d hd%d: out", kind, rising ? " rising" : "", B, S, H, KV, hd);
     expect(L<T>(what), rel_err(down(d_o, o.size()), o), tol_of<T>());
-    const char *names[3] = {"dq", "dk", "dv"};
-    for (int p = 0; p < 3; p++) {
+    const char *names[4] = {rising ? "dq (components 1..)" : "dq", "dk", "dv", "dq component 0"};
+    for (int p = 0; p < (rising ? 4 : 3); p++) {
         snprintf(what, sizeof what, "attention %s%s B%d T%d H%d/%d hd%d: %s", kind, rising ? " rising" : "", B, S, H, KV,
                  hd, names[p]);
-        expect(L<T>(what), rel_err(gp[p], rp[p]), sizeof(T) == 4 ? 1e-5 : 2e-2);
+        expect(L<T>(what), rel_err(gp[p], rp[p]), sizeof(T) == 4 ? 1e-5 : p == 3 ? 2.5e-1 : 2e-2);
     }
     void *ps[] = {d_qkv, d_o, d_dout, d_dqkv, d_lse, d_dsum};
     for (void *p : ps) cudaFree(p);
