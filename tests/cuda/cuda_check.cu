@@ -316,9 +316,9 @@ static void check_wgmma(int major) {
  * at almost every tile; with random inputs alone it rarely moves after the first tile.
  * Component 0 of dq is ill-conditioned there: dq = sum_j dS_ij k_j, and the keys in a row's
  * support share a large component-0 offset that only an exactly zero-sum dS cancels. Rounding dS
- * to bf16 (as every bf16 flash backward does before its dq product) leaves an error of about 10%
- * in that component (a float64 simulation of the rounding alone gives 7%); it is checked on its
- * own with a tolerance for that, and the other components with the usual one. */
+ * to bf16 (as every bf16 flash backward does before its dq product) leaves an error of about 13%
+ * in that component (both flash kernels on an H200; a simulation of that rounding alone gives
+ * 7%); it is checked on its own at 0.3, and the other components at the usual tolerance. */
 enum { ATTN_PORTABLE, ATTN_DISPATCH, ATTN_MMA };
 template <typename T> static void check_attention(int B, int S, int H, int KV, int hd, int path, bool rising = false) {
     int w = (H + 2 * KV) * hd, N = B * S;
@@ -367,7 +367,7 @@ template <typename T> static void check_attention(int B, int S, int H, int KV, i
     for (int p = 0; p < (rising ? 4 : 3); p++) {
         snprintf(what, sizeof what, "attention %s%s B%d T%d H%d/%d hd%d: %s", kind, rising ? " rising" : "", B, S, H, KV,
                  hd, names[p]);
-        expect(L<T>(what), rel_err(gp[p], rp[p]), sizeof(T) == 4 ? 1e-5 : p == 3 ? 2.5e-1 : 2e-2);
+        expect(L<T>(what), rel_err(gp[p], rp[p]), sizeof(T) == 4 ? 1e-5 : p == 3 ? 3e-1 : 2e-2);
     }
     void *ps[] = {d_qkv, d_o, d_dout, d_dqkv, d_lse, d_dsum};
     for (void *p : ps) cudaFree(p);
