@@ -20,7 +20,7 @@ typedef struct {
     float *x_in;   /* [N,d] residual entering the layer (fp32) */
     float *x_mid;  /* [N,d] residual after attention */
     float *rstd1, *rstd2;
-    void *h1, *qkv, *o, *h2, *ab; /* activation type */
+    void *h1, *qkv, *o, *h2, *ab; /* activation type; ab (w1|w3 output) becomes its own gradient in the backward */
     float *lse;    /* [N,H] */
 } LayerActs;
 
@@ -39,7 +39,7 @@ typedef struct {
     float *rstd_f;
     void *hn;         /* final normed hidden [N,d] */
     float *dres;      /* residual gradient [N,d] */
-    void *dact, *dout, *dqkv, *dab, *gbuf, *logits;
+    void *dact, *dout, *dqkv, *gbuf, *logits;
     float *row_loss, *dsum, *partial, *scalars;
     int chunk_rows, nseg;
     int32_t *ids, *tgts, *order, *seg_start, *seg_token;
@@ -110,7 +110,7 @@ static void cuda_destroy(Backend *be) {
     if (c->stream) cudaStreamSynchronize(c->stream);
     gemm_destroy(c->gemm);
     void *ps[] = {c->params, c->grads, c->m, c->v, c->wbf, c->rstd_f, c->hn, c->dres, c->dact, c->dout, c->dqkv,
-                  c->dab, c->gbuf, c->logits, c->row_loss, c->dsum, c->partial, c->scalars, c->ids, c->tgts,
+                  c->gbuf, c->logits, c->row_loss, c->dsum, c->partial, c->scalars, c->ids, c->tgts,
                   c->order, c->seg_start, c->seg_token, c->rope_cs};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) cudaFree(ps[i]);
     if (c->acts) {
@@ -175,7 +175,6 @@ static int allocate(CudaImpl *c) {
     DALLOC(c, c->dact, N * c->d * s);
     DALLOC(c, c->dout, N * c->H * c->hd * s);
     DALLOC(c, c->dqkv, N * c->qkv_w * s);
-    DALLOC(c, c->dab, N * 2 * c->F * s);
     DALLOC(c, c->gbuf, N * c->F * s);
     size_t rows = LOGIT_CHUNK_BYTES / ((size_t)c->V * s);
     c->chunk_rows = (int)(rows < 1 ? 1 : rows > N ? N : rows);
@@ -436,10 +435,12 @@ template <typename T> static int backward_t(CudaImpl *c) {
         }
         /* feed-forward: out = W2 (silu(W1 h2) * W3 h2) */
         TRY(linear_bwd_input<T>(c->gemm, dact, W + tensor_off(c, l, T_W2), (T *)c->gbuf, N, F, d));
-        TRY(k_swiglu_bwd<T>((T *)a->ab, (T *)c->gbuf, (T *)c->dab, N, F, s)); /* gbuf: dg in, g out */
+        /* in place: ab becomes d(ab), gbuf goes from dg to g (for w2's weight gradient) */
+        T *dab = (T *)a->ab;
+        TRY(k_swiglu_bwd<T>((T *)a->ab, (T *)c->gbuf, dab, N, F, s));
         TRY(linear_bwd_weight<T>(c->gemm, dact, (T *)c->gbuf, G + tensor_off(c, l, T_W2), N, F, d));
-        TRY(linear_bwd_weight<T>(c->gemm, (T *)c->dab, (T *)a->h2, G + tensor_off(c, l, T_W1), N, d, 2 * F));
-        TRY(linear_bwd_input<T>(c->gemm, (T *)c->dab, W + tensor_off(c, l, T_W1), dact, N, d, 2 * F));
+        TRY(linear_bwd_weight<T>(c->gemm, dab, (T *)a->h2, G + tensor_off(c, l, T_W1), N, d, 2 * F));
+        TRY(linear_bwd_input<T>(c->gemm, dab, W + tensor_off(c, l, T_W1), dact, N, d, 2 * F));
         TRY(k_rmsnorm_bwd<T>(dact, a->x_mid, a->rstd2, c->params + tensor_off(c, l, T_NORM2), c->dres, dact,
                              G + tensor_off(c, l, T_NORM2), c->partial, N, d, s));
         /* attention */

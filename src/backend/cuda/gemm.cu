@@ -1,7 +1,7 @@
 /* cuBLASLt wrapper: row-major products expressed as column-major ones (C^T = op(B)^T op(A)^T).
  *
  * The first product of each shape chooses its algorithm by timing: cuBLASLt's heuristic ranks
- * up to GEMM_CANDIDATES algorithms, each runs on the real operands, and the fastest whose
+ * up to 16 algorithms (GEMM_CANDIDATES), each runs on the real operands, and the fastest whose
  * result is bit-identical to the top-ranked one's wins. Requiring identical bits keeps runs
  * reproducible (and resumes bit-exact) whichever algorithm a machine's timings pick.
  * KRLLM_GEMM_TUNE=0 keeps the top-ranked algorithm; KRLLM_GEMM_TUNE=verbose reports choices. */
@@ -15,7 +15,7 @@
 
 #define GEMM_WORKSPACE (64u << 20)
 #define GEMM_PLANS 128
-#define GEMM_CANDIDATES 8
+#define GEMM_CANDIDATES 16
 #define GEMM_TUNE_RUNS 5
 
 enum { TUNE_OFF, TUNE_ON, TUNE_VERBOSE };

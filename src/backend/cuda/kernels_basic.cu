@@ -213,7 +213,7 @@ __global__ void rmsnorm_gain_partial_kernel(const T *dout, const float *x, const
  * one reduction over the block's warps (in a fixed order: results are reproducible). */
 #define RN_BWD_WARPS 8
 template <typename T, int NV>
-__global__ void __launch_bounds__(32 * RN_BWD_WARPS) rmsnorm_bwd_chunk_kernel(const T *dout, const float *x,
+__global__ void __launch_bounds__(32 * RN_BWD_WARPS, NV <= 8 ? 2 : 1) rmsnorm_bwd_chunk_kernel(const T *dout, const float *x,
                                                                              const float *rstd, const float *g,
                                                                              float *dx, T *dx_act, float *partial,
                                                                              int N, int rows_per_chunk) {
@@ -228,34 +228,36 @@ __global__ void __launch_bounds__(32 * RN_BWD_WARPS) rmsnorm_bwd_chunk_kernel(co
     for (int row = r0 + warp; row < r1; row += RN_BWD_WARPS) {
         const Vec4<T> *dr = (const Vec4<T> *)(dout + (size_t)row * d);
         const float4 *xr = (const float4 *)(x + (size_t)row * d);
+        float4 *dxr = (float4 *)(dx + (size_t)row * d);
         float r = rstd[row], dot = 0.f;
+        /* the residual gradient is loaded with the rest, not after the row's reduction; x is
+         * read again after it (from L1) rather than held, to keep two blocks per SM */
         Vec4<T> a[NV];
-        float4 xv[NV];
+        float4 acc[NV];
 #pragma unroll
         for (int k = 0; k < NV; k++) {
             int j = lane + 32 * k;
             a[k] = dr[j];
-            xv[k] = xr[j];
-            float4 gv = gr[j];
+            acc[k] = dxr[j];
+            float4 xv = xr[j], gv = gr[j];
             float a0 = to_f(a[k].v[0]), a1 = to_f(a[k].v[1]), a2 = to_f(a[k].v[2]), a3 = to_f(a[k].v[3]);
-            dot += a0 * gv.x * xv[k].x + a1 * gv.y * xv[k].y + a2 * gv.z * xv[k].z + a3 * gv.w * xv[k].w;
-            gacc[k].x += a0 * xv[k].x * r;
-            gacc[k].y += a1 * xv[k].y * r;
-            gacc[k].z += a2 * xv[k].z * r;
-            gacc[k].w += a3 * xv[k].w * r;
+            dot += a0 * gv.x * xv.x + a1 * gv.y * xv.y + a2 * gv.z * xv.z + a3 * gv.w * xv.w;
+            gacc[k].x += a0 * xv.x * r;
+            gacc[k].y += a1 * xv.y * r;
+            gacc[k].z += a2 * xv.z * r;
+            gacc[k].w += a3 * xv.w * r;
         }
         dot = warp_sum(dot);
         float c = r * r * r * dot / d;
-        float4 *dxr = (float4 *)(dx + (size_t)row * d);
         Vec4<T> *dar = (Vec4<T> *)(dx_act + (size_t)row * d);
 #pragma unroll
         for (int k = 0; k < NV; k++) {
             int j = lane + 32 * k;
-            float4 v = dxr[j], gv = gr[j];
-            v.x += r * to_f(a[k].v[0]) * gv.x - xv[k].x * c;
-            v.y += r * to_f(a[k].v[1]) * gv.y - xv[k].y * c;
-            v.z += r * to_f(a[k].v[2]) * gv.z - xv[k].z * c;
-            v.w += r * to_f(a[k].v[3]) * gv.w - xv[k].w * c;
+            float4 v = acc[k], gv = gr[j], xv = xr[j];
+            v.x += r * to_f(a[k].v[0]) * gv.x - xv.x * c;
+            v.y += r * to_f(a[k].v[1]) * gv.y - xv.y * c;
+            v.z += r * to_f(a[k].v[2]) * gv.z - xv.z * c;
+            v.w += r * to_f(a[k].v[3]) * gv.w - xv.w * c;
             dxr[j] = v;
             if (dx_act) {
                 Vec4<T> o;
