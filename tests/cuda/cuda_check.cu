@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 extern "C" {
@@ -451,6 +452,24 @@ static void check_model(int tied, int mp) {
     OK(gpu.ops->get_grads(&gpu, again.data()));
     snprintf(what, sizeof what, "%s model%s: repeated pass bit-identical", mode, tied ? " (tied)" : "");
     expect(what, first_difference(&cpu.layout, grads[1], again), 0);
+    /* GEMM algorithms chosen by timing must not change a bit: the same pass with the tuning off */
+    {
+        const char *env = getenv("KRLLM_GEMM_TUNE");
+        std::string saved = env ? env : "";
+        setenv("KRLLM_GEMM_TUNE", "0", 1);
+        Backend untuned;
+        make_backend(&untuned, "cuda", &cfg, B, T, mp, 0);
+        if (env) setenv("KRLLM_GEMM_TUNE", saved.c_str(), 1);
+        else unsetenv("KRLLM_GEMM_TUNE");
+        float l;
+        OK(untuned.ops->set_params(&untuned, params.data()));
+        OK(untuned.ops->zero_grad(&untuned));
+        OK(untuned.ops->forward_backward(&untuned, in.data(), tg.data(), 1.0f, &l));
+        OK(untuned.ops->get_grads(&untuned, again.data()));
+        snprintf(what, sizeof what, "%s model%s: grads with GEMM tuning off bit-identical", mode, tied ? " (tied)" : "");
+        expect(what, first_difference(&cpu.layout, grads[1], again), 0);
+        backend_destroy(&untuned);
+    }
     float n0, n1;
     OK(cpu.ops->grad_norm(&cpu, &n0));
     OK(gpu.ops->grad_norm(&gpu, &n1));
