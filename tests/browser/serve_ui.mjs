@@ -63,9 +63,11 @@ async function chat(page) {
     const n = await page.locator(".msg.assistant").count();
     await page.fill("#prompt", `아주 긴 이야기를 들려주세요 (${attempt + 1})`);
     await page.click("#send");
+    // Wait for the reply's first words, or for its end: a reply can be empty (the model's first
+    // token may end it, or the context may hold no more), and then there is nothing to stop.
     await page.waitForFunction((n) => {
-      const all = document.querySelectorAll(".msg.assistant .body");
-      return all.length === n + 1 && all[n].textContent.length > 0;
+      const all = document.querySelectorAll(".msg.assistant");
+      return all.length === n + 1 && (all[n].querySelector(".body").textContent.length > 0 || all[n].dataset.state === "done");
     }, n);
     const pressed = await page.evaluate((n) => {
       if (document.querySelectorAll(".msg.assistant")[n].dataset.state === "done") return false;

@@ -32,7 +32,8 @@ with open(sys.argv[1], "w") as f:
         f.write(json.dumps(rec) + "\n")
 PY
 
-"$KRLLM" serve --fake_model --fake_step_ms 15 --logdir "$T/run" --port 0 > "$T/srv.out" 2> "$T/srv.err" &
+# A context of 2048 tokens leaves the long replies of the stop check room to run for seconds.
+"$KRLLM" serve --fake_model --fake_step_ms 15 --fake_context 2048 --logdir "$T/run" --port 0 > "$T/srv.out" 2> "$T/srv.err" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 200); do
