@@ -37,6 +37,9 @@ async function chat(page) {
       .observe(document.getElementById("history"), { childList: true, subtree: true, characterData: true });
   });
   const prompt = "안녕하세요! 한국어로 서울의 날씨를 알려 주세요.";
+  // A fixed seed makes the stand-in's reply to this prompt 86 characters long (200 tokens); an
+  // unseeded reply may end after a word or two, too soon to see it stream.
+  await page.fill("#seed", "1");
   await page.fill("#prompt", prompt);
   await page.click("#send");
   const user = page.locator(".msg.user .body").first();
@@ -52,6 +55,7 @@ async function chat(page) {
   console.log(`chat: reply of ${reply.length} characters in ${updates} updates: ${reply.slice(0, 60)}`);
 
   // The stop button ends a long reply early and the server cancels its generation.
+  await page.fill("#seed", "");
   const cancelled = await metric("krllm_cancelled_total");
   await page.evaluate(() => { document.getElementById("max_tokens").value = "1024"; });
   // A sampled reply can end on its own after a few words, and the server may finish a reply whose
