@@ -1,7 +1,9 @@
 // Drives krllm serve's pages in headless Chromium (Debian's, through playwright-core).
-// usage: node serve_ui.mjs chat|train BASE_URL SCREENSHOT.png [TRAIN_LOG]
+// usage: node serve_ui.mjs chat|context|train BASE_URL SCREENSHOT.png [TRAIN_LOG]
 //   chat:  types a Korean prompt, presses send, sees the reply stream in piece by piece, then
 //          stops a long reply with the stop button.
+//   context: (a stand-in model with a 300-token context) a reply that fills the context makes
+//          the next request leave that exchange out; a reply that does not keeps it.
 //   train: opens /train, sees the loss chart drawn, appends to TRAIN_LOG and sees it redrawn.
 import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -93,6 +95,40 @@ async function chat(page) {
   console.log("chat: stop button cancelled the reply");
 }
 
+async function contextTrim(page) {
+  const sent = [];
+  page.on("request", (r) => {
+    if (r.method() === "POST" && r.url().endsWith("/v1/chat/completions")) sent.push(JSON.parse(r.postData()));
+  });
+  await page.goto(base + "/");
+  await page.waitForFunction(() => document.getElementById("model").textContent.startsWith("모델:"));
+  // Sends a prompt, waits for the reply; returns the requests it took.
+  const ask = async (text, maxTokens) => {
+    const n = await page.locator(".msg.assistant").count(), before = sent.length;
+    await page.evaluate((m) => { document.getElementById("max_tokens").value = m; }, String(maxTokens));
+    await page.fill("#prompt", text);
+    await page.click("#send");
+    await page.waitForSelector(`.msg.assistant[data-state=done] >> nth=${n}`);
+    const reply = await page.locator(".msg.assistant .body").nth(n).textContent();
+    if (!reply) fail(`no reply to '${text}'`);
+    return sent.slice(before);
+  };
+  // With seed 3 the stand-in's reply to this prompt runs until the context is full (247 tokens).
+  await page.fill("#seed", "3");
+  await ask("긴 이야기를 들려주세요", 1024);
+  // The next prompt goes out without that exchange, at once (not after a context_length_exceeded
+  // answer to a request that still held it).
+  const second = await ask("짧게 답해 주세요", 20);
+  if (second.length !== 1 || second[0].messages.length !== 1)
+    fail(`after a reply that filled the context: ${second.length} requests, with ${second.map((b) => b.messages.length)} messages`);
+  const third = await ask("하나 더", 20);
+  if (third.length !== 1 || third[0].messages.length !== 3)
+    fail(`a short exchange was not kept: ${third.length} requests, with ${third.map((b) => b.messages.length)} messages`);
+  if (await page.locator(".msg.error").count()) fail("the page shows an error: " + await page.locator(".msg.error").first().textContent());
+  await page.screenshot({ path: shot });
+  console.log("context: the exchange that filled the context was left out of the next request, a short one kept");
+}
+
 async function train(page) {
   await page.goto(base + "/train");
   const loss = page.locator('figure[data-chart="loss"] canvas');
@@ -124,8 +160,9 @@ async function train(page) {
 try {
   const page = context.pages()[0] || await context.newPage();
   if (mode === "chat") await chat(page);
+  else if (mode === "context") await contextTrim(page);
   else if (mode === "train") await train(page);
-  else fail("mode must be chat or train");
+  else fail("mode must be chat, context or train");
 } finally {
   await context.close();
   rmSync(profile, { recursive: true, force: true });

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # krllm serve's pages in headless Chromium (tests/browser/serve_ui.mjs, playwright-core driving
 # Debian's /usr/bin/chromium): the chat demo streams a reply to a Korean prompt and its stop
-# button cancels one; the /train dashboard draws train.log and redraws as it grows. Screenshots
-# go to $KRLLM_SCREENSHOTS (default runs/screenshots).
+# button cancels one; with a small context, an exchange that fills it is left out of the next
+# request; the /train dashboard draws train.log and redraws as it grows. Screenshots go to
+# $KRLLM_SCREENSHOTS (default runs/screenshots).
 set -euo pipefail
 KRLLM=${KRLLM_BIN:?set KRLLM_BIN}
 T=${KRLLM_TMP:?set KRLLM_TMP}
@@ -32,24 +33,35 @@ with open(sys.argv[1], "w") as f:
         f.write(json.dumps(rec) + "\n")
 PY
 
-# A context of 2048 tokens leaves the long replies of the stop check room to run for seconds.
-"$KRLLM" serve --fake_model --fake_step_ms 15 --fake_context 2048 --logdir "$T/run" --port 0 > "$T/srv.out" 2> "$T/srv.err" &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 200); do
-  port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/srv.out")
-  [ -n "$port" ] && break
-  kill -0 $pid 2>/dev/null || fail "server exited: $(cat "$T/srv.err")"
-  sleep 0.05
-done
-[ -n "$port" ] || fail "server did not start"
+# start_server NAME ARGS...: a stand-in server on a free port; sets $port, records its pid.
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+start_server() {
+  local name=$1; shift
+  "$KRLLM" serve --fake_model --port 0 "$@" > "$T/$name.out" 2> "$T/$name.err" &
+  pids+=($!)
+  port=
+  for _ in $(seq 200); do
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/$name.out")
+    [ -n "$port" ] && return
+    kill -0 "${pids[-1]}" 2>/dev/null || fail "server $name exited: $(cat "$T/$name.err")"
+    sleep 0.05
+  done
+  fail "server $name did not start"
+}
 
+# A context of 2048 tokens leaves the long replies of the stop check room to run for seconds.
+start_server main --fake_step_ms 15 --fake_context 2048 --logdir "$T/run"
 node tests/browser/serve_ui.mjs chat "http://127.0.0.1:$port" "$SHOTS/serve_chat.png"
 node tests/browser/serve_ui.mjs train "http://127.0.0.1:$port" "$SHOTS/serve_train.png" "$T/run/train.log"
-[ -s "$SHOTS/serve_chat.png" ] && [ -s "$SHOTS/serve_train.png" ] || fail "screenshots missing"
+start_server small --fake_step_ms 1 --fake_context 300
+node tests/browser/serve_ui.mjs context "http://127.0.0.1:$port" "$SHOTS/serve_context.png"
+for f in serve_chat serve_train serve_context; do [ -s "$SHOTS/$f.png" ] || fail "screenshot $f.png missing"; done
 
-kill -TERM $pid
-rc=0
-wait $pid || rc=$?
-[ "$rc" = 0 ] || fail "server exited with $rc: $(tail -20 "$T/srv.err")"
+for pid in "${pids[@]}"; do
+  kill -TERM "$pid"
+  rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" = 0 ] || fail "a server exited with $rc: $(tail -20 "$T"/*.err)"
+done
 echo "test_serve_browser: ok (screenshots in $SHOTS)"
