@@ -603,8 +603,8 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
     load_a_frags(qf, gq, stride, warp_row0, T);
     float acc[8][4], s[8][4], mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f}, corr[2];
     bool rescale = false;
-#pragma unroll
-    for (int j = 0; j < 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+    acc_zero(acc);
+    acc_zero(s);
 
     auto issue_scores = [&](int j) {
         wg_product<WG_KMAJOR>(s, qf, ring_stage(ring, j), 0);
@@ -637,6 +637,15 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
         if (row0 < T) lse[((size_t)b * T + row0) * a.H + h] = (mrow[0] + log2f(l0)) * LN2;
         if (row1 < T) lse[((size_t)b * T + row1) * a.H + h] = (mrow[1] + log2f(l1)) * LN2;
     }
+}
+
+/* The score-side products of a backward step, on one stage: s = As . tile0^T and dp = Adp .
+ * tile1^T (S and dP in the dq kernel, their transposes in the dk/dv kernel), one commit group. */
+__device__ __forceinline__ void issue_score_pair(float (&s)[8][4], const uint32_t (&as)[4][4], float (&dp)[8][4],
+                                                 const uint32_t (&adp)[4][4], unsigned char *stage) {
+    wg_product<WG_KMAJOR>(s, as, stage, 0);
+    wg_product<WG_KMAJOR>(dp, adp, stage + WG_TILE_BYTES, 0);
+    wg_commit();
 }
 
 /* Warpgroups per block in the backward kernels (neighbouring 64-row tiles sharing every streamed
@@ -674,17 +683,11 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(con
     float L0 = row0 < T ? lse[li0] * LOG2E : 0.f, L1 = row1 < T ? lse[li1] * LOG2E : 0.f;
     float D0 = row0 < T ? dsum[li0] : 0.f, D1 = row1 < T ? dsum[li1] : 0.f;
     float acc[8][4], s[8][4], dp[8][4];
-#pragma unroll
-    for (int j = 0; j < 8; j++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) acc[j][e] = s[j][e] = dp[j][e] = 0.f;
+    acc_zero(acc);
+    acc_zero(s);
+    acc_zero(dp);
 
-    auto issue_scores = [&](int j) {
-        unsigned char *st = ring_stage(ring, j);
-        wg_product<WG_KMAJOR>(s, qf, st, 0);
-        wg_product<WG_KMAJOR>(dp, of, st + WG_TILE_BYTES, 0);
-        wg_commit();
-    };
+    auto issue_scores = [&](int j) { issue_score_pair(s, qf, dp, of, ring_stage(ring, j)); };
     auto issue_dq = [&](int j) {
         wg_product<WG_MNMAJOR>(acc, dsf, ring_stage(ring, j), 1);
         wg_commit();
@@ -760,17 +763,12 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS, 2 / WGB_WGS) flash_dkv_wg
     load_a_frags(kf, base + (a.H + kvh) * HD, stride, warp_key0, T);
     load_a_frags(vf, base + (a.H + a.KV + kvh) * HD, stride, warp_key0, T);
     float dk[8][4], dv[8][4], s[8][4], dp[8][4];
-#pragma unroll
-    for (int j = 0; j < 8; j++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) dk[j][e] = dv[j][e] = s[j][e] = dp[j][e] = 0.f;
+    acc_zero(dk);
+    acc_zero(dv);
+    acc_zero(s);
+    acc_zero(dp);
 
-    auto issue_scores = [&](int i) {
-        unsigned char *st = ring_stage(ring, i);
-        wg_product<WG_KMAJOR>(s, kf, st, 0);
-        wg_product<WG_KMAJOR>(dp, vf, st + WG_TILE_BYTES, 0);
-        wg_commit();
-    };
+    auto issue_scores = [&](int i) { issue_score_pair(s, kf, dp, vf, ring_stage(ring, i)); };
     auto issue_dkv = [&](int i) {
         unsigned char *st = ring_stage(ring, i);
         wg_product<WG_MNMAJOR>(dv, pf, st + WG_TILE_BYTES, 1);

@@ -137,6 +137,12 @@ __device__ __forceinline__ void wg_product(float (&d)[8][4], const uint32_t (&a)
         wgmma_m64n64k16<MAJOR>(d, a[kk], desc + (MAJOR == WG_KMAJOR ? 2 * kk : 128 * kk), accumulate || kk > 0);
 }
 
+/* Zeroes an accumulator (a warp's 16 x 64 block). */
+__device__ __forceinline__ void acc_zero(float (&d)[8][4]) {
+#pragma unroll
+    for (int j = 0; j < 8; j++) d[j][0] = d[j][1] = d[j][2] = d[j][3] = 0.f;
+}
+
 /* A fragments of rows row0 .. row0+15 (this warp's) of a [T, ld] bf16 matrix, zero past T. */
 __device__ __forceinline__ void load_a_frags(uint32_t (&f)[4][4], const bf16 *g, int ld, int row0, int T) {
     int lane = threadIdx.x & 31, r0 = row0 + (lane >> 2), r1 = r0 + 8, c2 = 2 * (lane & 3);
