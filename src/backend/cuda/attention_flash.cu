@@ -653,11 +653,36 @@ __device__ __forceinline__ void issue_score_pair(float (&s)[8][4], const uint32_
  * (the warpgroups wait for each other at every step, and half as many blocks fill the triangle). */
 #define WGB_WGS 1
 
+/* The softmax backward's row terms D = rowsum(dO * O) of a warp's rows r0 = row0 + lane / 4 and
+ * r1 = r0 + 8, from dO fragments and O rows loaded the same way (zero past T). */
+__device__ __forceinline__ void row_dots(const uint32_t (&dof)[4][4], const bf16 *o, int ld, int row0, int T, float &d0,
+                                         float &d1) {
+    uint32_t of[4][4];
+    load_a_frags(of, o, ld, row0, T);
+    d0 = d1 = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            float2 x = __bfloat1622float2(*(const __nv_bfloat162 *)&dof[kk][e]);
+            float2 y = __bfloat1622float2(*(const __nv_bfloat162 *)&of[kk][e]);
+            float p = x.x * y.x + x.y * y.y;
+            if (e % 2 == 0) d0 += p;
+            else d1 += p;
+        }
+    d0 += __shfl_xor_sync(0xffffffffu, d0, 1);
+    d0 += __shfl_xor_sync(0xffffffffu, d0, 2);
+    d1 += __shfl_xor_sync(0xffffffffu, d1, 1);
+    d1 += __shfl_xor_sync(0xffffffffu, d1, 2);
+}
+
 /* dq for WGB_WGS neighbouring 64-row query tiles (a warpgroup each): step j computes
- * S_j = Q K_j^T and dP_j = dO V_j^T, and dq += dS_{j-1} K_{j-1}; dS = P (dP - D). */
-__global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(const bf16 *qkv, const bf16 *dout,
-                                                                            const float *lse, const float *dsum,
-                                                                            bf16 *dqkv, AttnShape a, float scale) {
+ * S_j = Q K_j^T and dP_j = dO V_j^T, and dq += dS_{j-1} K_{j-1}; dS = P (dP - D). D is computed
+ * here from dO and O and written to dsum for the dk/dv kernel, which runs after. */
+__global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(const bf16 *qkv, const bf16 *o,
+                                                                            const bf16 *dout, const float *lse,
+                                                                            float *dsum, bf16 *dqkv, AttnShape a,
+                                                                            float scale) {
     extern __shared__ unsigned char smem_raw_wg[];
     unsigned char *ring = smem_aligned_1k(smem_raw_wg);
     constexpr int HD = 64, nthreads = WG_THREADS * WGB_WGS;
@@ -681,7 +706,12 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(con
     load_a_frags(of, dout + (size_t)b * T * ostride + h * HD, ostride, warp_row0, T);
     size_t li0 = ((size_t)b * T + row0) * a.H + h, li1 = ((size_t)b * T + row1) * a.H + h;
     float L0 = row0 < T ? lse[li0] * LOG2E : 0.f, L1 = row1 < T ? lse[li1] * LOG2E : 0.f;
-    float D0 = row0 < T ? dsum[li0] : 0.f, D1 = row1 < T ? dsum[li1] : 0.f;
+    float D0, D1;
+    row_dots(of, o + (size_t)b * T * ostride + h * HD, ostride, warp_row0, T, D0, D1);
+    if ((lane & 3) == 0) {
+        if (row0 < T) dsum[li0] = D0;
+        if (row1 < T) dsum[li1] = D1;
+    }
     float acc[8][4], s[8][4], dp[8][4];
     acc_zero(acc);
     acc_zero(s);
@@ -807,13 +837,12 @@ static int flash_fwd_wgmma(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cu
 
 static int flash_bwd_wgmma(const bf16 *qkv, const bf16 *o, const bf16 *dout, const float *lse, float *dsum, bf16 *dqkv,
                            AttnShape a, cudaStream_t s) {
-    TRY(attention_dsum<bf16>(o, dout, dsum, a, s));
     float scale = rsqrtf(64.f);
     int rows = FA_ROWS * WGB_WGS, threads = WG_THREADS * WGB_WGS;
     size_t smem_dq = WG_STAGES * WG_STAGE_BYTES + 1024;
     CU_TRY(cudaFuncSetAttribute(flash_dq_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_dq));
-    flash_dq_wgmma_kernel<<<dim3(cdiv(a.T, rows), a.B * a.H), threads, smem_dq, s>>>(qkv, dout, lse, dsum, dqkv, a,
-                                                                                     scale);
+    flash_dq_wgmma_kernel<<<dim3(cdiv(a.T, rows), a.B * a.H), threads, smem_dq, s>>>(qkv, o, dout, lse, dsum, dqkv,
+                                                                                     a, scale);
     CU_LAUNCHED();
     size_t smem_kv = WG_STAGES * (WG_STAGE_BYTES + 2 * FA_ROWS * sizeof(float)) + 1024;
     CU_TRY(cudaFuncSetAttribute(flash_dkv_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
