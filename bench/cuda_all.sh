@@ -8,6 +8,8 @@
 #   sanity   the overfitting check (configs/training_sanity.yaml) in bf16 with the medium model
 #   train    bench/train_cuda for $MODELS (default medium): ours, then the PyTorch anchor; then
 #            ours again with the mma.sync flash kernels (KRLLM_FLASH_KERNELS=mma)
+#   scaling  data-parallel throughput for $MODELS on every GPU of the machine against one GPU:
+#            the same global batch (16 x 2048) split over them, and 16 x 2048 per GPU
 # STEPS picks some (default: all, in this order). Logs go to $LOG_DIR (default $OUT, the device
 # tool's return folder, else /tmp/krllm-cuda). Build the binaries first: bench/pack_devcarry.sh.
 set -uo pipefail
@@ -55,8 +57,21 @@ step_train() {
     > "$log/train_cuda_mma.log" 2>&1 || status=1
   grep -E 'tok_s' "$log/train_cuda_mma.log"
 }
+step_scaling() {
+  local n
+  n=$(nvidia-smi -L | grep -c '^GPU')
+  [ "$n" -ge 2 ] || { echo "scaling: one GPU only"; return; }
+  for m in ${models//,/ }; do
+    for run in "16 1" "16 $n" "$((16 * n)) $n"; do
+      set -- $run
+      timeout 300 "$B/train_cuda_bench" --model "configs/model_$m.yaml" --batch "$1" --gpus "$2" --steps 10 --warmup 3 \
+        >> "$log/scaling.log" 2>&1 || status=1
+      tail -1 "$log/scaling.log"
+    done
+  done
+}
 for s in ${STEPS:-check kernels e2e sanity train}; do
-  declare -F "step_$s" > /dev/null || { echo "STEPS: no step '$s' (use check, kernels, e2e, sanity, train)" >&2; exit 2; }
+  declare -F "step_$s" > /dev/null || { echo "STEPS: no step '$s' (use check, kernels, e2e, sanity, train, scaling)" >&2; exit 2; }
 done
 for s in ${STEPS:-check kernels e2e sanity train}; do
   echo "== $s ($(date +%T))"

@@ -49,6 +49,22 @@ for prec in no bf16; do
     echo "PASS resume from step 20 on cuda ($prec): final model.bin identical"
   else echo "FAIL resume from step 20 on cuda ($prec): final model.bin differs"; fail=1; fi
 done
+if [ "$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')" -ge 2 ]; then
+  echo "== krllm train --device cuda --num_gpus 2, fp32"
+  if "$K" train --config "$W/cuda_no.yaml" --model_config "$W/model.yaml" --tokenizer none --num_gpus 2 \
+       --output_dir "$W/dp" > "$W/dp.out" 2>&1 &&
+     "$K" train --config "$W/cuda_no.yaml" --model_config "$W/model.yaml" --tokenizer none --num_gpus 2 \
+       --resume_from "$W/dp/checkpoint-20" --output_dir "$W/dp_resumed" > "$W/dp_r.out" 2>&1; then
+    head -1 "$W/dp.out"
+    a=$(loss_at "$W/cuda_no" 40); b=$(loss_at "$W/dp" 40)
+    echo "loss at step 40: one GPU $a, two GPUs $b"
+    awk -v a="$a" -v b="$b" 'BEGIN { d = (a - b) / a; if (d < 0) d = -d; exit !(d < 0.005) }' \
+      && echo "PASS two GPUs follow the one-GPU run (within 0.5%)" || { echo "FAIL two GPUs and one disagree"; fail=1; }
+    cmp -s "$W/dp/final/model.bin" "$W/dp_resumed/final/model.bin" \
+      && echo "PASS resume from step 20 on two GPUs: final model.bin identical" \
+      || { echo "FAIL resume on two GPUs: final model.bin differs"; fail=1; }
+  else tail -5 "$W/dp.out" "$W/dp_r.out" 2>/dev/null; fail=1; fi
+fi
 write_cfg cpu no cpu
 echo "== the cpu backend resumes the cuda fp32 checkpoint-20"
 if "$K" train --config "$W/cpu.yaml" --model_config "$W/model.yaml" --tokenizer none \

@@ -12,3 +12,13 @@ if [ -f .devcarry/lib.tgz ] && [ ! -d .devcarry/lib ]; then
   mv "$unpack/lib" .devcarry/lib && rm -rf "$unpack"
 fi
 export LD_LIBRARY_PATH=$PWD/.devcarry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# NCCL (training on several GPUs) is too large to carry; use the GPU image's own copy when the
+# loader does not already find one (PyTorch's, or the toolkit's).
+if ! ldconfig -p 2>/dev/null | grep -q 'libnccl\.so\.2 '; then
+  for d in /opt/torch/.venv/lib/python3*/site-packages/nvidia/nccl/lib /usr/local/cuda/lib64 /usr/local/cuda-*/lib64; do
+    if [ -f "$d/libnccl.so.2" ]; then
+      export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$d
+      break
+    fi
+  done
+fi

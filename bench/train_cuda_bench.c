@@ -1,7 +1,8 @@
 /* Training throughput of the CUDA backend: full steps (forward, backward, gradient norm,
  * clipped AdamW) on random tokens, like the PyTorch anchor. Prints one JSON line.
  * Usage: train_cuda_bench --model configs/model_medium.yaml [--batch 16] [--seq 2048]
- *        [--steps 10] [--warmup 3] [--recompute] [--fp32] */
+ *        [--steps 10] [--warmup 3] [--recompute] [--fp32] [--gpus N]
+ * With --gpus N the batch is split over N GPUs (data parallel); MFU and memory are per GPU. */
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +22,18 @@ static int step(Backend *be, const int32_t *in, const int32_t *tg, int t, float 
     return be->ops->adamw_step(be, &s);
 }
 
+/* Waits for every GPU (the last step's update may still run on the others). */
+static void sync_gpus(int n) {
+    for (int i = 0; i < n; i++) {
+        cudaSetDevice(i);
+        cudaDeviceSynchronize();
+    }
+    cudaSetDevice(0);
+}
+
 int main(int argc, char **argv) {
     const char *model = "configs/model_medium.yaml";
-    int B = 16, T = 2048, steps = 10, warmup = 3, recompute = 0, fp32 = 0;
+    int B = 16, T = 2048, steps = 10, warmup = 3, recompute = 0, fp32 = 0, gpus = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) B = atoi(argv[++i]);
@@ -32,6 +42,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--recompute")) recompute = 1;
         else if (!strcmp(argv[i], "--fp32")) fp32 = 1;
+        else if (!strcmp(argv[i], "--gpus") && i + 1 < argc) gpus = atoi(argv[++i]);
         else {
             fprintf(stderr, "unknown argument %s\n", argv[i]);
             return 2;
@@ -43,7 +54,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     Backend be;
-    BackendOptions opt = {B, T, !fp32, recompute, 0};
+    BackendOptions opt = {B, T, !fp32, recompute, 0, gpus};
     if (backend_create(&be, "cuda", &cfg, &opt) != 0) {
         printf("{\"model\":\"%s\",\"B\":%d,\"T\":%d,\"error\":\"%s\"}\n", cfg.name, B, T, kr_last_error());
         return 1;
@@ -58,10 +69,10 @@ int main(int argc, char **argv) {
     int rc = be.ops->set_params(&be, params);
     float loss = 0;
     for (int t = 1; rc == 0 && t <= warmup; t++) rc = step(&be, in, tg, t, &loss);
-    cudaDeviceSynchronize();
+    sync_gpus(gpus);
     double t0 = kr_now();
     for (int t = 1; rc == 0 && t <= steps; t++) rc = step(&be, in, tg, warmup + t, &loss);
-    cudaDeviceSynchronize();
+    sync_gpus(gpus);
     double dt = (kr_now() - t0) / steps;
     if (rc != 0) {
         printf("{\"model\":\"%s\",\"error\":\"%s\"}\n", cfg.name, kr_last_error());
@@ -69,11 +80,11 @@ int main(int argc, char **argv) {
     }
     size_t free_b, total_b;
     cudaMemGetInfo(&free_b, &total_b);
-    double tps = N / dt, flops = model_flops_per_token(&cfg, T) * tps;
-    printf("{\"impl\":\"krllm\",\"model\":\"%s\",\"params_M\":%.1f,\"B\":%d,\"T\":%d,\"precision\":\"%s\",\"recompute\":%d,"
+    double tps = N / dt, flops = model_flops_per_token(&cfg, T) * tps, peak = 989e12 * gpus;
+    printf("{\"impl\":\"krllm\",\"model\":\"%s\",\"params_M\":%.1f,\"B\":%d,\"T\":%d,\"gpus\":%d,\"precision\":\"%s\",\"recompute\":%d,"
            "\"step_ms\":%.1f,\"tok_s\":%.0f,\"tflops\":%.1f,\"mfu_vs_989\":%.3f,\"mem_GB\":%.1f,\"device_used_GB\":%.1f,"
            "\"loss\":%.3f,\"device\":\"%s\"}\n",
-           cfg.name, P / 1e6, B, T, fp32 ? "fp32" : "bf16", recompute, dt * 1e3, tps, flops / 1e12, flops / 989e12,
+           cfg.name, P / 1e6, B, T, gpus, fp32 ? "fp32" : "bf16", recompute, dt * 1e3, tps, flops / 1e12, flops / peak,
            be.ops->memory_in_use(&be) / 1e9, (total_b - free_b) / 1e9, loss, cuda_device_name());
     backend_destroy(&be);
     free(params);

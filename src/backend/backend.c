@@ -75,6 +75,8 @@ int backend_create(Backend *be, const char *device, const ModelConfig *cfg, cons
         return kr_error("this krllm was built without CUDA (nvcc was not found at build time); rebuild with nvcc on the PATH or use --device cpu");
 #endif
     else return kr_error("unknown device '%s' (use cpu or cuda)", device);
+    if (ops == &cpu_backend_ops && opt->num_gpus > 1)
+        return kr_error("num_gpus %d applies to --device cuda only; the cpu backend uses num_threads", opt->num_gpus);
     if (param_layout_init(&be->layout, cfg) != 0) return -1;
     be->ops = ops;
     be->cfg = *cfg;

@@ -15,6 +15,7 @@ typedef struct {
     int mixed_precision;      /* 0: fp32; 1: bf16 compute with fp32 master weights (cuda) */
     int recompute;            /* gradient checkpointing */
     int num_threads;          /* cpu: 0 = all cores */
+    int num_gpus;             /* cuda: GPUs sharing each micro-batch (data parallel); 0 or 1 = one */
 } BackendOptions;
 
 typedef struct {

@@ -10,7 +10,7 @@
 #define USAGE                                                                                              \
     "krllm train --config FILE --model_config FILE [--max_steps N] [--data_size 1MB] [--resume_from DIR]\n" \
     "            [--output_dir DIR] [--device cpu|cuda] [--train_data F] [--val_data F] [--tokenizer F|none]\n" \
-    "            [--seed N] [--num_threads N]\n"                                                        \
+    "            [--seed N] [--num_threads N] [--num_gpus N]\n"                                                        \
     "Command-line values override the training YAML."
 
 /* Copies a string flag into a fixed config field, refusing values that do not fit. */
@@ -24,7 +24,7 @@ static int set_str(char *dst, size_t size, const char *value, const char *flag) 
 int cmd_train(int argc, char **argv) {
     const char *config = NULL, *model_config = NULL, *resume_from = NULL, *output_dir = NULL, *device = NULL;
     const char *train_data = NULL, *val_data = NULL, *tokenizer = NULL;
-    int max_steps = -1, seed = -1, num_threads = -1;
+    int max_steps = -1, seed = -1, num_threads = -1, num_gpus = -1;
     int64_t data_size = 0;
     ArgSpec specs[] = {
         {"config", ARG_STR, &config, "training YAML (configs/training_*.yaml)", 1},
@@ -39,6 +39,7 @@ int cmd_train(int argc, char **argv) {
         {"tokenizer", ARG_STR, &tokenizer, "tokenizer .model copied into checkpoints ('none': no copy)", 0},
         {"seed", ARG_INT, &seed, "random seed (initialisation and data order)", 0},
         {"num_threads", ARG_INT, &num_threads, "cpu threads (0: all cores)", 0},
+        {"num_gpus", ARG_INT, &num_gpus, "cuda: GPUs sharing each batch (data parallel over NCCL)", 0},
     };
     int nspecs = (int)(sizeof specs / sizeof specs[0]);
     int rc = kr_parse_args(argc, argv, specs, nspecs, USAGE);
@@ -49,6 +50,7 @@ int cmd_train(int argc, char **argv) {
     if (kr_arg_given("max_steps") && max_steps < 0) bad = kr_error("--max_steps must be >= 0");
     else if (kr_arg_given("seed") && seed < 0) bad = kr_error("--seed must be >= 0");
     else if (kr_arg_given("num_threads") && num_threads < 0) bad = kr_error("--num_threads must be >= 0");
+    else if (kr_arg_given("num_gpus") && (num_gpus < 1 || num_gpus > 64)) bad = kr_error("--num_gpus must be 1..64");
     else if (kr_arg_given("data_size") && data_size <= 0) bad = kr_error("--data_size must be positive (e.g. 1MB)");
     else if (device && strcmp(device, "cpu") && strcmp(device, "cuda"))
         bad = kr_error("--device must be cpu or cuda, got '%s'", device);
@@ -65,6 +67,7 @@ int cmd_train(int argc, char **argv) {
     if (kr_arg_given("max_steps")) tc->max_steps = max_steps;
     if (kr_arg_given("seed")) tc->seed = seed;
     if (kr_arg_given("num_threads")) tc->num_threads = num_threads;
+    if (kr_arg_given("num_gpus")) tc->num_gpus = num_gpus;
     if (set_str(tc->output_dir, sizeof tc->output_dir, output_dir, "output_dir") != 0 ||
         set_str(tc->device, sizeof tc->device, device, "device") != 0 ||
         set_str(tc->train_data, sizeof tc->train_data, train_data, "train_data") != 0 ||

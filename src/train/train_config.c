@@ -17,6 +17,7 @@ static const CfgField train_schema[] = {
     S("training.mixed_precision", mixed_precision),
     F("training.gradient_checkpointing", CFG_BOOL, gradient_checkpointing, 0, 1),
     S("training.device", device),
+    F("training.num_gpus", CFG_INT, num_gpus, 1, 64),
     F("training.num_threads", CFG_INT, num_threads, 0, 4096),
     F("optimizer.learning_rate", CFG_FLOAT, learning_rate, 0, 10),
     F("optimizer.min_lr", CFG_FLOAT, min_lr, 0, 10),
@@ -50,6 +51,7 @@ void train_config_defaults(TrainConfig *c) {
     c->seed = 42;
     strcpy(c->mixed_precision, "bf16");
     strcpy(c->device, "cpu");
+    c->num_gpus = 1;
     c->learning_rate = 3e-4f;
     c->min_lr = 3e-5f;
     c->betas[0] = 0.9f;
@@ -78,6 +80,11 @@ int train_config_load(const char *path, TrainConfig *c) {
         return kr_error("%s: 'training.mixed_precision' must be no, bf16 or fp16, got '%s'", path, c->mixed_precision);
     if (!one_of(c->device, "cpu", "cuda", NULL))
         return kr_error("%s: 'training.device' must be cpu or cuda, got '%s'", path, c->device);
+    if (c->num_gpus > 1 && strcmp(c->device, "cuda") != 0)
+        return kr_error("%s: 'training.num_gpus' %d needs 'training.device: cuda'", path, c->num_gpus);
+    if (c->batch_size % c->num_gpus != 0)
+        return kr_error("%s: 'training.batch_size' %d must be a multiple of 'training.num_gpus' %d (each GPU takes an "
+                        "equal share)", path, c->batch_size, c->num_gpus);
     if (!one_of(c->lr_scheduler, "cosine", "constant", NULL))
         return kr_error("%s: 'scheduler.lr_scheduler' must be cosine or constant, got '%s'", path, c->lr_scheduler);
     if (c->min_lr > c->learning_rate)

@@ -14,6 +14,7 @@ typedef struct {
     char mixed_precision[16];        /* "no" | "bf16" | "fp16" (the CPU reference always runs fp32) */
     int gradient_checkpointing;      /* recompute activations in the backward pass */
     char device[16];                 /* "cpu" | "cuda" */
+    int num_gpus;                    /* cuda: GPUs that share each micro-batch (data parallel) */
     int num_threads;                 /* 0: all cores */
     /* optimizer (AdamW, decoupled weight decay) */
     float learning_rate;

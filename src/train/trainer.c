@@ -213,6 +213,7 @@ static int setup(Trainer *t) {
             .mixed_precision = cuda && strcmp(t->tc.mixed_precision, "no") != 0,
             .recompute = t->tc.gradient_checkpointing,
             .num_threads = t->tc.num_threads,
+            .num_gpus = t->tc.num_gpus,
         };
         rc = backend_create(&t->be, t->tc.device, &t->mc, &bo);
     }
@@ -364,9 +365,11 @@ static int run_loop(Trainer *t, TrainerResult *r) {
     int evaluated_at = -1;
     t->window_time = t->start_time;
     t->window_step = t->st.step;
-    printf("training %s (%lld parameters) on %s: steps %d..%d, %d x %d tokens x %d accumulation per step\n", t->mc.name,
-           (long long)t->be.layout.num_params, c->device, t->st.step + 1, c->max_steps, c->batch_size, c->seq_len,
-           c->gradient_accumulation_steps);
+    char gpus[32] = "";
+    if (c->num_gpus > 1) snprintf(gpus, sizeof gpus, " (%d GPUs)", c->num_gpus);
+    printf("training %s (%lld parameters) on %s%s: steps %d..%d, %d x %d tokens x %d accumulation per step\n",
+           t->mc.name, (long long)t->be.layout.num_params, c->device, gpus, t->st.step + 1, c->max_steps, c->batch_size,
+           c->seq_len, c->gradient_accumulation_steps);
     while (t->st.step < c->max_steps) {
         if (train_step(t, t->st.step, &loss, &norm, &lr) != 0) return -1;
         int step = ++t->st.step;

@@ -382,8 +382,9 @@ static ModelConfig small_cfg(int V, int tied) {
     return c;
 }
 
-static void make_backend(Backend *be, const char *dev, const ModelConfig *cfg, int B, int T, int mp, int recompute) {
-    BackendOptions o = {B, T, mp, recompute, 0};
+static void make_backend(Backend *be, const char *dev, const ModelConfig *cfg, int B, int T, int mp, int recompute,
+                         int gpus = 1) {
+    BackendOptions o = {B, T, mp, recompute, 0, gpus};
     OK(backend_create(be, dev, cfg, &o));
 }
 
@@ -621,6 +622,91 @@ static void check_resume(int mp) {
     backend_destroy(&b);
 }
 
+/* ---- data parallel: two GPUs against one ---- */
+
+static void check_data_parallel(int mp) {
+    const char *mode = mp ? "bf16" : "fp32";
+    char what[128];
+    ModelConfig cfg = small_cfg(1000, 0);
+    int B = 4, T = 64, N = B * T;
+    Backend one, two;
+    make_backend(&one, "cuda", &cfg, B, T, mp, 0, 1);
+    make_backend(&two, "cuda", &cfg, B, T, mp, 0, 2);
+    size_t P = one.layout.num_params;
+    std::vector<float> params(P);
+    params_init_random(&one.layout, params.data(), rng_u64(&rng));
+    std::vector<int32_t> in(N), tg(N);
+    for (int i = 0; i < N; i++) in[i] = (int32_t)rng_below(&rng, cfg.vocab_size), tg[i] = (int32_t)rng_below(&rng, cfg.vocab_size);
+    Backend *bes[2] = {&one, &two};
+    float loss[2], norm[2];
+    std::vector<float> logits[2], grads[2];
+    for (int k = 0; k < 2; k++) {
+        Backend *be = bes[k];
+        OK(be->ops->set_params(be, params.data()));
+        OK(be->ops->forward_loss(be, in.data(), tg.data(), &loss[k]));
+        logits[k].resize((size_t)N * cfg.vocab_size);
+        OK(be->ops->get_logits(be, logits[k].data()));
+        /* two accumulated micro-batches: the average across GPUs must come once, at the end */
+        OK(be->ops->zero_grad(be));
+        OK(be->ops->forward_backward(be, in.data(), tg.data(), 0.5f, &loss[k]));
+        OK(be->ops->forward_backward(be, in.data(), tg.data(), 0.5f, &loss[k]));
+        OK(be->ops->grad_norm(be, &norm[k]));
+        grads[k].resize(P);
+        OK(be->ops->get_grads(be, grads[k].data()));
+    }
+    /* the same two passes again: now the second one is expected to be the last before the
+     * gradients are read, so it averages them layer by layer during its backward */
+    {
+        std::vector<float> overlapped(P);
+        float l;
+        OK(two.ops->zero_grad(&two));
+        OK(two.ops->forward_backward(&two, in.data(), tg.data(), 0.5f, &l));
+        OK(two.ops->forward_backward(&two, in.data(), tg.data(), 0.5f, &l));
+        OK(two.ops->get_grads(&two, overlapped.data()));
+        snprintf(what, sizeof what, "%s 2 GPUs: averaged during the backward = after it", mode);
+        expect(what, first_difference(&one.layout, overlapped, grads[1]), 0);
+    }
+    double tol = mp ? 1e-2 : 1e-5;
+    snprintf(what, sizeof what, "%s 2 GPUs vs 1: loss", mode);
+    expect(what, fabs(loss[1] - loss[0]) / loss[0], tol);
+    snprintf(what, sizeof what, "%s 2 GPUs vs 1: logits", mode);
+    expect(what, rel_err(logits[1], logits[0]), tol);
+    double worst = 0;
+    const char *worst_name = "";
+    for (int t = 0; t < one.layout.num_tensors; t++) {
+        const ParamTensor *pt = &one.layout.tensors[t];
+        double e = rel_err(grads[1].data() + pt->offset, grads[0].data() + pt->offset, param_numel(pt));
+        if (!(e <= worst)) worst = e, worst_name = pt->name;
+    }
+    snprintf(what, sizeof what, "%s 2 GPUs vs 1: worst accumulated grad (%s)", mode, worst_name);
+    expect(what, worst, mp ? 2e-2 : 1e-4);
+    snprintf(what, sizeof what, "%s 2 GPUs vs 1: grad norm", mode);
+    expect(what, fabs(norm[1] - norm[0]) / norm[0], mp ? 2e-2 : 1e-5);
+    /* ten training steps from the same start: the loss curves agree */
+    Corpus corpus;
+    load_corpus(&corpus, NULL);
+    std::vector<float> curve[2];
+    for (int k = 0; k < 2; k++) {
+        OK(bes[k]->ops->set_params(bes[k], params.data()));
+        std::vector<float> z(P, 0.f);
+        OK(bes[k]->ops->set_opt_state(bes[k], z.data(), z.data()));
+        train(bes[k], &corpus, 17, 1, 10, &curve[k]);
+    }
+    worst = 0;
+    for (int s = 0; s < 10; s++) worst = std::max(worst, (double)fabsf(curve[1][s] - curve[0][s]) / curve[0][s]);
+    snprintf(what, sizeof what, "%s 2 GPUs vs 1: 10-step loss curve, worst step", mode);
+    expect(what, worst, mp ? 1e-2 : 1e-4);
+    /* the replicas stayed identical: the same two sequences on each GPU give the same logits, bit for bit */
+    for (int i = N / 2; i < N; i++) in[i] = in[i - N / 2], tg[i] = tg[i - N / 2];
+    OK(two.ops->forward_loss(&two, in.data(), tg.data(), &loss[1]));
+    OK(two.ops->get_logits(&two, logits[1].data()));
+    size_t half = logits[1].size() / 2;
+    snprintf(what, sizeof what, "%s 2 GPUs: replicas identical after 10 steps", mode);
+    expect(what, memcmp(logits[1].data(), logits[1].data() + half, half * 4) ? 1 : 0, 0);
+    backend_destroy(&one);
+    backend_destroy(&two);
+}
+
 int main(int argc, char **argv) {
     if (!cuda_device_available()) {
         printf("SKIP cuda checks: %s\n", kr_last_error());
@@ -664,6 +750,12 @@ int main(int argc, char **argv) {
         for (int mp = 0; mp < 2; mp++) check_model(tied, mp);
     check_resume(0);
     check_resume(1);
+    if (cuda_device_count() >= 2) {
+        check_data_parallel(0);
+        check_data_parallel(1);
+    } else {
+        printf("SKIP data-parallel checks: %d GPU\n", cuda_device_count());
+    }
     check_training(argc > 1 ? argv[1] : NULL);
     printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;

@@ -12,7 +12,7 @@ int main(void) {
     ModelConfig cfg;
     model_config_defaults(&cfg);
     cfg.vocab_size = 64;
-    BackendOptions opt = {2, 16, 1, 0, 0};
+    BackendOptions opt = {.batch_size = 2, .seq_len = 16, .mixed_precision = 1};
     Backend be;
     int rc = backend_create(&be, "cuda", &cfg, &opt);
     char msg[512];
@@ -30,6 +30,11 @@ int main(void) {
     CHECK(rc != 0);
     CHECK_MSG(strstr(msg, "without CUDA") != NULL, "message: %s", msg);
 #endif
+    /* several GPUs are a cuda option: the cpu backend refuses them */
+    BackendOptions two = opt;
+    two.num_gpus = 2;
+    CHECK(backend_create(&be, "cpu", &cfg, &two) != 0);
+    CHECK_MSG(strstr(kr_last_error(), "--device cuda only") != NULL, "message: %s", kr_last_error());
     /* an unknown device name is refused either way */
     CHECK(backend_create(&be, "tpu", &cfg, &opt) != 0);
     CHECK(strstr(kr_last_error(), "unknown device") != NULL);

@@ -70,5 +70,16 @@ int main(void) {
     CHECK_MSG(strstr(kr_last_error(), "badtrain.yaml:2: 'optimizer.betas'") != NULL, "%s", kr_last_error());
     bad = write_tmp("badtrain.yaml", "training:\n  device: tpu\n");
     CHECK(train_config_load(bad, &t) != 0 && strstr(kr_last_error(), "training.device"));
+    /* data parallel: several GPUs need the cuda device and a batch that splits evenly */
+    CHECK(train_config_load("configs/training_tiny.yaml", &t) == 0 && t.num_gpus == 1);
+    const char *dp = write_tmp("dp.yaml", "training:\n  device: cuda\n  num_gpus: 4\n  batch_size: 8\n");
+    CHECK_MSG(train_config_load(dp, &t) == 0 && t.num_gpus == 4, "%s", kr_last_error());
+    bad = write_tmp("badtrain.yaml", "training:\n  device: cuda\n  num_gpus: 3\n  batch_size: 8\n");
+    CHECK(train_config_load(bad, &t) != 0);
+    CHECK_MSG(strstr(kr_last_error(), "multiple of 'training.num_gpus' 3") != NULL, "%s", kr_last_error());
+    bad = write_tmp("badtrain.yaml", "training:\n  num_gpus: 2\n");
+    CHECK(train_config_load(bad, &t) != 0 && strstr(kr_last_error(), "needs 'training.device: cuda'"));
+    bad = write_tmp("badtrain.yaml", "training:\n  device: cuda\n  num_gpus: 0\n");
+    CHECK(train_config_load(bad, &t) != 0 && strstr(kr_last_error(), "num_gpus"));
     return test_summary("test_config");
 }

@@ -864,13 +864,13 @@ int k_flash_bwd_mma(const bf16 *qkv, const bf16 *o, const bf16 *dout, const floa
 
 /* Which flash kernels the dispatch uses: KRLLM_FLASH_KERNELS=wgmma (the default) or mma. Read
  * once per process; any other value is an error rather than a silent fallback. */
-enum { FLASH_UNREAD, FLASH_WGMMA, FLASH_MMA, FLASH_BAD };
+enum { FLASH_WGMMA, FLASH_MMA, FLASH_BAD };
 static int flash_choice(void) {
-    static int choice = FLASH_UNREAD;
-    if (choice == FLASH_UNREAD) {
+    /* read once, thread-safely (one thread per GPU when training on several) */
+    static const int choice = [] {
         const char *e = getenv("KRLLM_FLASH_KERNELS");
-        choice = !e || !strcmp(e, "wgmma") ? FLASH_WGMMA : !strcmp(e, "mma") ? FLASH_MMA : FLASH_BAD;
-    }
+        return !e || !strcmp(e, "wgmma") ? FLASH_WGMMA : !strcmp(e, "mma") ? FLASH_MMA : FLASH_BAD;
+    }();
     if (choice == FLASH_BAD) kr_error("KRLLM_FLASH_KERNELS=%s: use wgmma or mma, or leave it unset", getenv("KRLLM_FLASH_KERNELS"));
     return choice;
 }

@@ -1,4 +1,5 @@
-/* The CUDA backend: a Llama decoder trained on one GPU.
+/* The CUDA backend on one GPU (the device current when it is created): a Llama decoder's
+ * forward, backward and AdamW step. data_parallel.cu spreads micro-batches over several of these.
  * Parameters, gradients and AdamW moments are flat fp32 device buffers in the layout of
  * model/params.h (so data-parallel training can reduce-scatter them as plain arrays). In mixed
  * precision a bf16 copy of the parameters feeds the matrix products and activations are bf16;
@@ -47,6 +48,8 @@ typedef struct {
     float2 *rope_cs;
     size_t bytes;
     int have_forward;
+    CudaGradsReadyFn on_grads_ready; /* data parallel: gradients final for this pass (may be NULL) */
+    void *on_grads_ready_ctx;
 } CudaImpl;
 
 extern "C" int cuda_device_available(void) {
@@ -55,6 +58,11 @@ extern "C" int cuda_device_available(void) {
     if (e != cudaSuccess) return kr_error("no usable CUDA device: %s", cudaGetErrorString(e)), 0;
     if (n == 0) return kr_error("no CUDA device found"), 0;
     return 1;
+}
+
+extern "C" int cuda_device_count(void) {
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
 }
 
 extern "C" const char *cuda_device_name(void) {
@@ -83,6 +91,15 @@ static size_t emb_off(const CudaImpl *c) { return c->layout->tensors[0].offset; 
 static size_t final_norm_off(const CudaImpl *c) { return c->layout->tensors[1 + 9 * c->L].offset; }
 static size_t head_off(const CudaImpl *c) {
     return c->layout->cfg.tie_word_embeddings ? emb_off(c) : c->layout->tensors[2 + 9 * c->L].offset;
+}
+
+/* Tells the data-parallel front (when it listens) that the gradients of tensors first..last
+ * are final for this pass, in stream order; with first > last, that the pass is over. */
+static int grads_ready(CudaImpl *c, int first, int last) {
+    if (!c->on_grads_ready) return 0;
+    const ParamTensor *t = c->layout->tensors;
+    size_t begin = first <= last ? t[first].offset : 0, end = first <= last ? t[last].offset + param_numel(&t[last]) : 0;
+    return c->on_grads_ready(c->on_grads_ready_ctx, begin, end - begin, c->stream);
 }
 
 static int alloc_layer(CudaImpl *c, LayerActs *a) {
@@ -199,11 +216,6 @@ static int allocate(CudaImpl *c) {
 }
 
 static int cuda_create(Backend *be, const ModelConfig *cfg, const BackendOptions *opt) {
-    if (!cuda_device_available()) {
-        char why[256]; /* kr_error must not format its own buffer */
-        snprintf(why, sizeof why, "%s", kr_last_error());
-        return kr_error("--device cuda: %s; use --device cpu on a machine without an NVIDIA GPU", why);
-    }
     if (opt->batch_size < 1 || opt->seq_len < 1) return kr_error("cuda backend: batch_size and seq_len must be >= 1");
     if (opt->seq_len > cfg->max_seq_len)
         return kr_error("cuda backend: seq_len %d exceeds the model's max_seq_len %d", opt->seq_len, cfg->max_seq_len);
@@ -426,6 +438,7 @@ template <typename T> static int backward_t(CudaImpl *c) {
     CU_TRY(cudaMemsetAsync(c->dres, 0, (size_t)N * d * 4, s));
     TRY(k_rmsnorm_bwd<T>(dact, c->x_in[c->L], c->rstd_f, c->params + final_norm_off(c), c->dres, dact,
                          G + final_norm_off(c), c->partial, N, d, s));
+    TRY(grads_ready(c, 1 + 9 * c->L, 1 + 9 * c->L));
     for (int l = c->L - 1; l >= 0; l--) {
         LayerActs *a = &c->acts[l];
         if (c->recompute) {
@@ -452,9 +465,11 @@ template <typename T> static int backward_t(CudaImpl *c) {
         TRY(linear_bwd_input<T>(c->gemm, (T *)c->dqkv, W + tensor_off(c, l, T_WQ), dact, N, d, c->qkv_w));
         TRY(k_rmsnorm_bwd<T>(dact, c->x_in[l], a->rstd1, c->params + tensor_off(c, l, T_NORM1), c->dres, dact,
                              G + tensor_off(c, l, T_NORM1), c->partial, N, d, s));
+        TRY(grads_ready(c, 1 + 9 * l, 9 + 9 * l));
     }
     TRY(k_embedding_bwd(c->order, c->seg_start, c->seg_token, c->nseg, c->dres, G + emb_off(c), d, s));
-    return 0;
+    TRY(grads_ready(c, 0, 0));
+    return grads_ready(c, 1, 0);
 }
 
 static int mean_loss(CudaImpl *c, float *loss) {
@@ -470,13 +485,17 @@ static int cuda_forward_backward(Backend *be, const int32_t *inputs, const int32
                                  float *loss) {
     CudaImpl *c = impl_of(be);
     TRY(upload_batch(c, inputs, targets, 1));
+    /* the head's gradient is final after the head unless tied to the embedding (final at the end) */
+    int head = c->layout->cfg.tie_word_embeddings ? -1 : 2 + 9 * c->L;
     if (c->mp) {
         TRY(forward_t<bf16>(c));
         TRY(head_loss_t<bf16>(c, loss_scale, 1));
+        if (head > 0) TRY(grads_ready(c, head, head));
         TRY(backward_t<bf16>(c));
     } else {
         TRY(forward_t<float>(c));
         TRY(head_loss_t<float>(c, loss_scale, 1));
+        if (head > 0) TRY(grads_ready(c, head, head));
         TRY(backward_t<float>(c));
     }
     return mean_loss(c, loss);
@@ -519,7 +538,20 @@ static int cuda_get_logits(Backend *be, float *logits) {
     return c->mp ? logits_t<bf16>(c, logits) : logits_t<float>(c, logits);
 }
 
-extern "C" const BackendOps cuda_backend_ops = {
+extern "C" void cuda_gpu_on_grads_ready(Backend *be, CudaGradsReadyFn fn, void *ctx) {
+    CudaImpl *c = impl_of(be);
+    c->on_grads_ready = fn;
+    c->on_grads_ready_ctx = ctx;
+}
+
+extern "C" void cuda_gpu_grads(Backend *be, float **grads, size_t *count, cudaStream_t *stream) {
+    CudaImpl *c = impl_of(be);
+    *grads = c->grads;
+    *count = c->nparams;
+    *stream = c->stream;
+}
+
+extern "C" const BackendOps cuda_gpu_ops = {
     "cuda",
     cuda_create,
     cuda_destroy,

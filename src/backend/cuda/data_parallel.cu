@@ -1,0 +1,433 @@
+/* The CUDA backend as the trainer sees it: one GPU, or data parallelism over several GPUs of
+ * one host (BackendOptions.num_gpus). Each GPU holds a whole replica (cuda_gpu_ops) and takes an
+ * equal share of every micro-batch's sequences. Gradients are averaged across the GPUs through
+ * NCCL once per optimizer step, so accumulation steps cost no communication; every replica then
+ * applies the same AdamW update to the same averaged gradients, so the parameters stay
+ * identical without being broadcast. A run on N GPUs trains the same model as on one: the same
+ * batch, hyper-parameters and checkpoints.
+ *
+ * When to average: the pass expected to be the last before the gradients are read (as many
+ * passes as the previous optimizer step had) averages each layer's gradients on a second
+ * stream as soon as its backward has finished them, overlapping the communication with the
+ * rest of the backward. Otherwise the average runs whole when the norm, the gradients or the
+ * update first need it. A wrong guess costs only time: averaging is linear, so a pass that
+ * follows an averaged one adds its own gradients and the sum is averaged again when read. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "backend/backend.h"
+#include "backend/cuda/backend_cuda.h"
+}
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/nccl_lib.cuh"
+
+#define MAX_GPUS 64
+
+typedef struct DataParallel DataParallel;
+
+/* What a GPU needs to average its gradients while its backward runs. */
+typedef struct {
+    const NcclLib *nccl;
+    ncclComm_t comm;
+    cudaStream_t stream;      /* the all-reduces run here, beside the backward */
+    cudaEvent_t ready, done;  /* backward -> all-reduce, all-reduces -> what follows the pass */
+    float *grads;
+} GpuSync;
+
+struct DataParallel {
+    int n;               /* GPUs */
+    Backend *gpus;       /* n one-GPU backends; gpus[i] lives on device i */
+    GpuSync *sync;       /* n, when n > 1 */
+    size_t rows_tokens;  /* tokens of one GPU's share of a micro-batch */
+    NcclLib nccl;
+    ncclComm_t *comms;
+    int grads_pending;   /* gradients accumulated since they were last averaged */
+    int passes;          /* forward_backward calls since the gradients were last read */
+    int passes_per_step; /* as many in the previous optimizer step (0: none yet) */
+};
+
+static DataParallel *dp_of(Backend *be) { return (DataParallel *)be->impl; }
+
+/* ---- running one job on every GPU ----
+ * CUDA keeps the current device per host thread, so each GPU gets a thread of its own for the
+ * length of a call; with one GPU the job runs in the caller's thread. */
+
+typedef int (*GpuJob)(Backend *gpu, int i, void *arg);
+
+typedef struct {
+    Backend *gpu;
+    int i;
+    GpuJob job;
+    void *arg;
+    int rc;
+    char error[1024];
+} Worker;
+
+static void *worker_main(void *p) {
+    Worker *w = (Worker *)p;
+    cudaError_t e = cudaSetDevice(w->i);
+    w->rc = e != cudaSuccess ? kr_error("cuda: cannot select device %d: %s", w->i, cudaGetErrorString(e))
+                             : w->job(w->gpu, w->i, w->arg);
+    if (w->rc != 0) snprintf(w->error, sizeof w->error, "%s", kr_last_error());
+    return NULL;
+}
+
+static int on_each_gpu(DataParallel *dp, GpuJob job, void *arg) {
+    if (dp->n == 1) return job(&dp->gpus[0], 0, arg);
+    Worker w[MAX_GPUS];
+    pthread_t th[MAX_GPUS];
+    int started = 0;
+    for (; started < dp->n; started++) {
+        w[started].gpu = &dp->gpus[started];
+        w[started].i = started;
+        w[started].job = job;
+        w[started].arg = arg;
+        if (pthread_create(&th[started], NULL, worker_main, &w[started]) != 0) break;
+    }
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    int rc = started < dp->n ? kr_error("cannot start a thread for GPU %d", started) : 0;
+    for (int i = 0; i < started && rc == 0; i++)
+        if (w[i].rc != 0) rc = kr_error("GPU %d: %s", i, w[i].error);
+    return rc;
+}
+
+/* Runs job on GPU i alone, in the caller's thread. */
+static int on_gpu(DataParallel *dp, int i, GpuJob job, void *arg) {
+    CU_TRY(cudaSetDevice(i));
+    return job(&dp->gpus[i], i, arg);
+}
+
+#define NCCL_TRY(dp, call)                                                                             \
+    do {                                                                                               \
+        ncclResult_t r_ = (call);                                                                      \
+        if (r_ != ncclSuccess) return kr_error("nccl: %s failed: %s", #call, (dp)->nccl.error_string(r_)); \
+    } while (0)
+
+/* Averages the replicas' gradients in place (one all-reduce per GPU, issued as a group on each
+ * GPU's own stream, so whatever runs next on that stream sees the average). */
+static int average_grads(DataParallel *dp) {
+    if (dp->passes) dp->passes_per_step = dp->passes;
+    dp->passes = 0;
+    if (dp->n == 1 || !dp->grads_pending) return 0;
+    NCCL_TRY(dp, dp->nccl.group_start());
+    for (int i = 0; i < dp->n; i++) {
+        float *g;
+        size_t count;
+        cudaStream_t s;
+        cuda_gpu_grads(&dp->gpus[i], &g, &count, &s);
+        ncclResult_t r = dp->nccl.all_reduce(g, g, count, ncclFloat, ncclAvg, dp->comms[i], s);
+        if (r != ncclSuccess) {
+            dp->nccl.group_end();
+            return kr_error("nccl: all-reduce of the gradients on GPU %d failed: %s", i, dp->nccl.error_string(r));
+        }
+    }
+    NCCL_TRY(dp, dp->nccl.group_end());
+    dp->grads_pending = 0;
+    return 0;
+}
+
+/* The listener of a one-GPU backend's backward (cuda_gpu_on_grads_ready): all-reduces each
+ * finished range on the side stream once the backward's stream has reached it; at the end of
+ * the pass, makes the backward's stream wait for the last all-reduce. */
+static int grads_ready(void *ctx, size_t offset, size_t count, cudaStream_t stream) {
+    GpuSync *g = (GpuSync *)ctx;
+    if (count == 0) {
+        CU_TRY(cudaEventRecord(g->done, g->stream));
+        CU_TRY(cudaStreamWaitEvent(stream, g->done, 0));
+        return 0;
+    }
+    CU_TRY(cudaEventRecord(g->ready, stream));
+    CU_TRY(cudaStreamWaitEvent(g->stream, g->ready, 0));
+    ncclResult_t r = g->nccl->all_reduce(g->grads + offset, g->grads + offset, count, ncclFloat, ncclAvg, g->comm, g->stream);
+    return r == ncclSuccess ? 0 : kr_error("nccl: all-reduce of gradients failed: %s", g->nccl->error_string(r));
+}
+
+static int sync_create_job(Backend *gpu, int i, void *arg) {
+    DataParallel *dp = (DataParallel *)arg;
+    GpuSync *g = &dp->sync[i];
+    int lo, hi;
+    size_t count;
+    cudaStream_t s;
+    CU_TRY(cudaDeviceGetStreamPriorityRange(&lo, &hi));
+    CU_TRY(cudaStreamCreateWithPriority(&g->stream, cudaStreamNonBlocking, hi));
+    CU_TRY(cudaEventCreateWithFlags(&g->ready, cudaEventDisableTiming));
+    CU_TRY(cudaEventCreateWithFlags(&g->done, cudaEventDisableTiming));
+    g->nccl = &dp->nccl;
+    g->comm = dp->comms[i];
+    cuda_gpu_grads(gpu, &g->grads, &count, &s);
+    return 0;
+}
+
+static int sync_destroy_job(Backend *gpu, int i, void *arg) {
+    (void)gpu;
+    GpuSync *g = &((DataParallel *)arg)->sync[i];
+    if (g->stream) cudaStreamDestroy(g->stream);
+    if (g->ready) cudaEventDestroy(g->ready);
+    if (g->done) cudaEventDestroy(g->done);
+    return 0;
+}
+
+/* ---- creation ---- */
+
+typedef struct {
+    const ModelConfig *cfg;
+    BackendOptions opt;
+    const ParamLayout *layout;
+} CreateArgs;
+
+static int create_job(Backend *gpu, int i, void *arg) {
+    (void)i;
+    CreateArgs *a = (CreateArgs *)arg;
+    gpu->cfg = *a->cfg;
+    gpu->opt = a->opt;
+    gpu->layout = *a->layout; /* shared with the front; only the front frees it */
+    gpu->ops = &cuda_gpu_ops;
+    return cuda_gpu_ops.create(gpu, a->cfg, &a->opt);
+}
+
+static int destroy_job(Backend *gpu, int i, void *arg) {
+    (void)i;
+    (void)arg;
+    if (gpu->impl) cuda_gpu_ops.destroy(gpu);
+    return 0;
+}
+
+static void dp_destroy(Backend *be) {
+    DataParallel *dp = dp_of(be);
+    if (!dp) return;
+    if (dp->sync) {
+        on_each_gpu(dp, sync_destroy_job, dp);
+        free(dp->sync);
+    }
+    if (dp->comms) {
+        for (int i = 0; i < dp->n; i++)
+            if (dp->comms[i]) dp->nccl.comm_destroy(dp->comms[i]);
+        free(dp->comms);
+    }
+    if (dp->gpus) on_each_gpu(dp, destroy_job, NULL);
+    free(dp->gpus);
+    free(dp);
+    be->impl = NULL;
+}
+
+static int open_comms(DataParallel *dp) {
+    TRY(nccl_lib_load(&dp->nccl));
+    dp->comms = (ncclComm_t *)calloc(dp->n, sizeof *dp->comms);
+    if (!dp->comms) return kr_error("out of memory");
+    NCCL_TRY(dp, dp->nccl.comm_init_all(dp->comms, dp->n, NULL));
+    dp->sync = (GpuSync *)calloc(dp->n, sizeof *dp->sync);
+    if (!dp->sync) return kr_error("out of memory");
+    return on_each_gpu(dp, sync_create_job, dp);
+}
+
+static int dp_create(Backend *be, const ModelConfig *cfg, const BackendOptions *opt) {
+    int n = opt->num_gpus > 1 ? opt->num_gpus : 1;
+    if (!cuda_device_available()) {
+        char why[256]; /* kr_error must not format its own buffer */
+        snprintf(why, sizeof why, "%s", kr_last_error());
+        return kr_error("--device cuda: %s; use --device cpu on a machine without an NVIDIA GPU", why);
+    }
+    int have = cuda_device_count();
+    if (n > MAX_GPUS) return kr_error("num_gpus %d: at most %d GPUs are supported", n, MAX_GPUS);
+    if (n > have)
+        return kr_error("num_gpus %d, but this machine has %d CUDA device%s; lower num_gpus (or check "
+                        "CUDA_VISIBLE_DEVICES)", n, have, have == 1 ? "" : "s");
+    if (opt->batch_size % n != 0)
+        return kr_error("batch_size %d does not split evenly over %d GPUs; use a multiple of num_gpus", opt->batch_size, n);
+    DataParallel *dp = (DataParallel *)calloc(1, sizeof *dp);
+    if (!dp) return kr_error("out of memory");
+    be->impl = dp;
+    dp->n = n;
+    dp->gpus = (Backend *)calloc(n, sizeof *dp->gpus);
+    CreateArgs args = {cfg, *opt, &be->layout};
+    args.opt.batch_size = opt->batch_size / n;
+    args.opt.num_gpus = 1;
+    dp->rows_tokens = (size_t)args.opt.batch_size * opt->seq_len;
+    int rc = dp->gpus ? (n == 1 ? on_gpu(dp, 0, create_job, &args) : on_each_gpu(dp, create_job, &args))
+                      : kr_error("out of memory");
+    if (rc == 0 && n > 1) rc = open_comms(dp);
+    if (rc != 0) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", kr_last_error());
+        dp_destroy(be);
+        return kr_error("%s", msg);
+    }
+    return 0;
+}
+
+/* ---- parameters and optimizer state: every replica takes them in, GPU 0 gives them out ---- */
+
+typedef struct {
+    const float *a, *b;
+} HostIn;
+typedef struct {
+    float *a, *b;
+} HostOut;
+
+static int set_params_job(Backend *gpu, int i, void *arg) {
+    (void)i;
+    return cuda_gpu_ops.set_params(gpu, ((HostIn *)arg)->a);
+}
+static int get_params_job(Backend *gpu, int i, void *arg) {
+    (void)i;
+    return cuda_gpu_ops.get_params(gpu, ((HostOut *)arg)->a);
+}
+static int set_opt_job(Backend *gpu, int i, void *arg) {
+    (void)i;
+    HostIn *h = (HostIn *)arg;
+    return cuda_gpu_ops.set_opt_state(gpu, h->a, h->b);
+}
+static int get_opt_job(Backend *gpu, int i, void *arg) {
+    (void)i;
+    HostOut *h = (HostOut *)arg;
+    return cuda_gpu_ops.get_opt_state(gpu, h->a, h->b);
+}
+static int get_grads_job(Backend *gpu, int i, void *arg) {
+    (void)i;
+    return cuda_gpu_ops.get_grads(gpu, ((HostOut *)arg)->a);
+}
+static int zero_grad_job(Backend *gpu, int i, void *arg) {
+    (void)i;
+    (void)arg;
+    return cuda_gpu_ops.zero_grad(gpu);
+}
+
+static int dp_set_params(Backend *be, const float *params) {
+    HostIn h = {params, NULL};
+    return on_each_gpu(dp_of(be), set_params_job, &h);
+}
+static int dp_get_params(Backend *be, float *params) {
+    HostOut h = {params, NULL};
+    return on_gpu(dp_of(be), 0, get_params_job, &h);
+}
+static int dp_set_opt_state(Backend *be, const float *m, const float *v) {
+    HostIn h = {m, v};
+    return on_each_gpu(dp_of(be), set_opt_job, &h);
+}
+static int dp_get_opt_state(Backend *be, float *m, float *v) {
+    HostOut h = {m, v};
+    return on_gpu(dp_of(be), 0, get_opt_job, &h);
+}
+static int dp_zero_grad(Backend *be) {
+    DataParallel *dp = dp_of(be);
+    TRY(on_each_gpu(dp, zero_grad_job, NULL));
+    dp->grads_pending = 0;
+    return 0;
+}
+static int dp_get_grads(Backend *be, float *grads) {
+    DataParallel *dp = dp_of(be);
+    TRY(average_grads(dp));
+    HostOut h = {grads, NULL};
+    return on_gpu(dp, 0, get_grads_job, &h);
+}
+
+/* ---- passes over a micro-batch: GPU i takes sequences [i * B/n, (i + 1) * B/n) ---- */
+
+typedef struct {
+    DataParallel *dp;
+    int overlap; /* average the gradients during this pass's backward */
+    const int32_t *inputs, *targets;
+    float loss_scale;
+    float *losses; /* one per GPU */
+    float *logits;
+    size_t vocab;
+} PassArgs;
+
+static int fwd_bwd_job(Backend *gpu, int i, void *arg) {
+    PassArgs *p = (PassArgs *)arg;
+    size_t at = i * p->dp->rows_tokens;
+    cuda_gpu_on_grads_ready(gpu, p->overlap ? grads_ready : NULL, p->overlap ? &p->dp->sync[i] : NULL);
+    return cuda_gpu_ops.forward_backward(gpu, p->inputs + at, p->targets + at, p->loss_scale, &p->losses[i]);
+}
+static int fwd_loss_job(Backend *gpu, int i, void *arg) {
+    PassArgs *p = (PassArgs *)arg;
+    size_t at = i * p->dp->rows_tokens;
+    return cuda_gpu_ops.forward_loss(gpu, p->inputs + at, p->targets + at, &p->losses[i]);
+}
+static int logits_job(Backend *gpu, int i, void *arg) {
+    PassArgs *p = (PassArgs *)arg;
+    return cuda_gpu_ops.get_logits(gpu, p->logits + i * p->dp->rows_tokens * p->vocab);
+}
+
+/* Every GPU's share has as many tokens, so the mean loss is the mean of theirs. */
+static float mean_of(const float *x, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    return (float)(s / n);
+}
+
+static int dp_forward_backward(Backend *be, const int32_t *inputs, const int32_t *targets, float loss_scale,
+                               float *loss) {
+    DataParallel *dp = dp_of(be);
+    float losses[MAX_GPUS];
+    int overlap = dp->n > 1 && ++dp->passes == dp->passes_per_step;
+    PassArgs p = {dp, overlap, inputs, targets, loss_scale, losses, NULL, 0};
+    TRY(on_each_gpu(dp, fwd_bwd_job, &p));
+    dp->grads_pending = !overlap;
+    *loss = mean_of(losses, dp->n);
+    return 0;
+}
+
+static int dp_forward_loss(Backend *be, const int32_t *inputs, const int32_t *targets, float *loss) {
+    DataParallel *dp = dp_of(be);
+    float losses[MAX_GPUS];
+    PassArgs p = {dp, 0, inputs, targets, 0.f, losses, NULL, 0};
+    TRY(on_each_gpu(dp, fwd_loss_job, &p));
+    *loss = mean_of(losses, dp->n);
+    return 0;
+}
+
+static int dp_get_logits(Backend *be, float *logits) {
+    DataParallel *dp = dp_of(be);
+    PassArgs p = {dp, 0, NULL, NULL, 0.f, NULL, logits, (size_t)be->cfg.vocab_size};
+    return on_each_gpu(dp, logits_job, &p);
+}
+
+/* ---- the optimizer step ---- */
+
+static int norm_job(Backend *gpu, int i, void *arg) {
+    (void)i;
+    return cuda_gpu_ops.grad_norm(gpu, (float *)arg);
+}
+static int adamw_job(Backend *gpu, int i, void *arg) {
+    (void)i;
+    return cuda_gpu_ops.adamw_step(gpu, (const AdamWStep *)arg);
+}
+
+static int dp_grad_norm(Backend *be, float *norm) {
+    DataParallel *dp = dp_of(be);
+    TRY(average_grads(dp));
+    return on_gpu(dp, 0, norm_job, norm);
+}
+
+static int dp_adamw_step(Backend *be, const AdamWStep *s) {
+    DataParallel *dp = dp_of(be);
+    TRY(average_grads(dp));
+    return on_each_gpu(dp, adamw_job, (void *)s);
+}
+
+/* Device memory of one GPU (each holds a whole replica). */
+static int64_t dp_memory_in_use(Backend *be) {
+    DataParallel *dp = dp_of(be);
+    return cuda_gpu_ops.memory_in_use(&dp->gpus[0]);
+}
+
+extern "C" const BackendOps cuda_backend_ops = {
+    "cuda",
+    dp_create,
+    dp_destroy,
+    dp_set_params,
+    dp_get_params,
+    dp_set_opt_state,
+    dp_get_opt_state,
+    dp_zero_grad,
+    dp_forward_backward,
+    dp_forward_loss,
+    dp_get_logits,
+    dp_get_grads,
+    dp_grad_norm,
+    dp_adamw_step,
+    dp_memory_in_use,
+};

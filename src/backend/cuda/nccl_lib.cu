@@ -1,0 +1,37 @@
+#include "backend/cuda/nccl_lib.cuh"
+
+#include <dlfcn.h>
+#include <stdio.h>
+
+/* The averaging reduction (ncclAvg) arrived in NCCL 2.10. */
+#define NCCL_MIN_VERSION 21000
+
+static int resolve(void *h, const char *name, void **fn) {
+    *fn = dlsym(h, name);
+    return *fn ? 0 : kr_error("%s lacks %s; install NCCL 2.10 or newer", "libnccl.so.2", name);
+}
+
+int nccl_lib_load(NcclLib *lib) {
+    static void *handle;
+    if (!handle) {
+        handle = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+        if (!handle)
+            return kr_error("training on several GPUs needs NCCL, but libnccl.so.2 could not be loaded (%s); install "
+                            "NCCL or add its folder to LD_LIBRARY_PATH, or train on one GPU (num_gpus: 1)",
+                            dlerror());
+    }
+    struct {
+        const char *name;
+        void **fn;
+    } syms[] = {
+        {"ncclCommInitAll", (void **)&lib->comm_init_all}, {"ncclCommDestroy", (void **)&lib->comm_destroy},
+        {"ncclAllReduce", (void **)&lib->all_reduce},      {"ncclGroupStart", (void **)&lib->group_start},
+        {"ncclGroupEnd", (void **)&lib->group_end},        {"ncclGetErrorString", (void **)&lib->error_string},
+        {"ncclGetVersion", (void **)&lib->get_version},
+    };
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) TRY(resolve(handle, syms[i].name, syms[i].fn));
+    int version = 0;
+    if (lib->get_version(&version) != ncclSuccess || version < NCCL_MIN_VERSION)
+        return kr_error("libnccl.so.2 is version %d; training on several GPUs needs NCCL 2.10 or newer", version);
+    return 0;
+}
