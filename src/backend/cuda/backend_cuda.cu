@@ -48,8 +48,6 @@ typedef struct {
     float2 *rope_cs;
     size_t bytes;
     int have_forward;
-    CudaGradsReadyFn on_grads_ready; /* data parallel: gradients final for this pass (may be NULL) */
-    void *on_grads_ready_ctx;
 } CudaImpl;
 
 extern "C" int cuda_device_available(void) {
@@ -91,15 +89,6 @@ static size_t emb_off(const CudaImpl *c) { return c->layout->tensors[0].offset; 
 static size_t final_norm_off(const CudaImpl *c) { return c->layout->tensors[1 + 9 * c->L].offset; }
 static size_t head_off(const CudaImpl *c) {
     return c->layout->cfg.tie_word_embeddings ? emb_off(c) : c->layout->tensors[2 + 9 * c->L].offset;
-}
-
-/* Tells the data-parallel front (when it listens) that the gradients of tensors first..last
- * are final for this pass, in stream order; with first > last, that the pass is over. */
-static int grads_ready(CudaImpl *c, int first, int last) {
-    if (!c->on_grads_ready) return 0;
-    const ParamTensor *t = c->layout->tensors;
-    size_t begin = first <= last ? t[first].offset : 0, end = first <= last ? t[last].offset + param_numel(&t[last]) : 0;
-    return c->on_grads_ready(c->on_grads_ready_ctx, begin, end - begin, c->stream);
 }
 
 static int alloc_layer(CudaImpl *c, LayerActs *a) {
@@ -438,7 +427,6 @@ template <typename T> static int backward_t(CudaImpl *c) {
     CU_TRY(cudaMemsetAsync(c->dres, 0, (size_t)N * d * 4, s));
     TRY(k_rmsnorm_bwd<T>(dact, c->x_in[c->L], c->rstd_f, c->params + final_norm_off(c), c->dres, dact,
                          G + final_norm_off(c), c->partial, N, d, s));
-    TRY(grads_ready(c, 1 + 9 * c->L, 1 + 9 * c->L));
     for (int l = c->L - 1; l >= 0; l--) {
         LayerActs *a = &c->acts[l];
         if (c->recompute) {
@@ -465,11 +453,9 @@ template <typename T> static int backward_t(CudaImpl *c) {
         TRY(linear_bwd_input<T>(c->gemm, (T *)c->dqkv, W + tensor_off(c, l, T_WQ), dact, N, d, c->qkv_w));
         TRY(k_rmsnorm_bwd<T>(dact, c->x_in[l], a->rstd1, c->params + tensor_off(c, l, T_NORM1), c->dres, dact,
                              G + tensor_off(c, l, T_NORM1), c->partial, N, d, s));
-        TRY(grads_ready(c, 1 + 9 * l, 9 + 9 * l));
     }
     TRY(k_embedding_bwd(c->order, c->seg_start, c->seg_token, c->nseg, c->dres, G + emb_off(c), d, s));
-    TRY(grads_ready(c, 0, 0));
-    return grads_ready(c, 1, 0);
+    return 0;
 }
 
 static int mean_loss(CudaImpl *c, float *loss) {
@@ -485,17 +471,13 @@ static int cuda_forward_backward(Backend *be, const int32_t *inputs, const int32
                                  float *loss) {
     CudaImpl *c = impl_of(be);
     TRY(upload_batch(c, inputs, targets, 1));
-    /* the head's gradient is final after the head unless tied to the embedding (final at the end) */
-    int head = c->layout->cfg.tie_word_embeddings ? -1 : 2 + 9 * c->L;
     if (c->mp) {
         TRY(forward_t<bf16>(c));
         TRY(head_loss_t<bf16>(c, loss_scale, 1));
-        if (head > 0) TRY(grads_ready(c, head, head));
         TRY(backward_t<bf16>(c));
     } else {
         TRY(forward_t<float>(c));
         TRY(head_loss_t<float>(c, loss_scale, 1));
-        if (head > 0) TRY(grads_ready(c, head, head));
         TRY(backward_t<float>(c));
     }
     return mean_loss(c, loss);
@@ -536,12 +518,6 @@ static int cuda_get_logits(Backend *be, float *logits) {
     CudaImpl *c = impl_of(be);
     if (!c->have_forward) return kr_error("cuda backend: no forward pass has run yet, so there are no logits");
     return c->mp ? logits_t<bf16>(c, logits) : logits_t<float>(c, logits);
-}
-
-extern "C" void cuda_gpu_on_grads_ready(Backend *be, CudaGradsReadyFn fn, void *ctx) {
-    CudaImpl *c = impl_of(be);
-    c->on_grads_ready = fn;
-    c->on_grads_ready_ctx = ctx;
 }
 
 extern "C" void cuda_gpu_grads(Backend *be, float **grads, size_t *count, cudaStream_t *stream) {

@@ -25,14 +25,6 @@ extern const BackendOps cuda_gpu_ops;
 /* A one-GPU backend's accumulated gradients (device memory), their count, and the stream
  * that orders every operation on them (for averaging them across GPUs). */
 void cuda_gpu_grads(Backend *be, float **grads, size_t *count, cudaStream_t *stream);
-
-/* Called during a one-GPU backend's forward_backward, on the thread that runs it, each time the
- * gradients of params [offset, offset + count) are final for the pass in `stream` order (the
- * head, the final norm, each layer from the last, the embedding), then once with count 0 at the
- * end of the pass: whatever the stream runs after that call returns must see the gradients as
- * the listener leaves them. Lets data parallelism average gradients while the backward runs. */
-typedef int (*CudaGradsReadyFn)(void *ctx, size_t offset, size_t count, cudaStream_t stream);
-void cuda_gpu_on_grads_ready(Backend *be, CudaGradsReadyFn fn, void *ctx); /* fn NULL: nobody listens */
 #endif
 
 #ifdef __cplusplus

@@ -1,17 +1,12 @@
 /* The CUDA backend as the trainer sees it: one GPU, or data parallelism over several GPUs of
  * one host (BackendOptions.num_gpus). Each GPU holds a whole replica (cuda_gpu_ops) and takes an
  * equal share of every micro-batch's sequences. Gradients are averaged across the GPUs through
- * NCCL once per optimizer step, so accumulation steps cost no communication; every replica then
- * applies the same AdamW update to the same averaged gradients, so the parameters stay
- * identical without being broadcast. A run on N GPUs trains the same model as on one: the same
- * batch, hyper-parameters and checkpoints.
- *
- * When to average: the pass expected to be the last before the gradients are read (as many
- * passes as the previous optimizer step had) averages each layer's gradients on a second
- * stream as soon as its backward has finished them, overlapping the communication with the
- * rest of the backward. Otherwise the average runs whole when the norm, the gradients or the
- * update first need it. A wrong guess costs only time: averaging is linear, so a pass that
- * follows an averaged one adds its own gradients and the sum is averaged again when read. */
+ * NCCL once per optimizer step, when the norm, the gradients or the update first need them, so
+ * accumulation steps cost no communication; every replica then applies the same AdamW update to
+ * the same averaged gradients, so the parameters stay identical without being broadcast. A run
+ * on N GPUs trains the same model as on one: the same batch, hyper-parameters and checkpoints.
+ * (Averaging each layer's gradients on a second stream while the backward runs was measured
+ * slower: the all-reduce kernels take multiprocessors and power from the backward's.) */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,28 +20,14 @@ extern "C" {
 
 #define MAX_GPUS 64
 
-typedef struct DataParallel DataParallel;
-
-/* What a GPU needs to average its gradients while its backward runs. */
 typedef struct {
-    const NcclLib *nccl;
-    ncclComm_t comm;
-    cudaStream_t stream;      /* the all-reduces run here, beside the backward */
-    cudaEvent_t ready, done;  /* backward -> all-reduce, all-reduces -> what follows the pass */
-    float *grads;
-} GpuSync;
-
-struct DataParallel {
-    int n;               /* GPUs */
-    Backend *gpus;       /* n one-GPU backends; gpus[i] lives on device i */
-    GpuSync *sync;       /* n, when n > 1 */
-    size_t rows_tokens;  /* tokens of one GPU's share of a micro-batch */
+    int n;              /* GPUs */
+    Backend *gpus;      /* n one-GPU backends; gpus[i] lives on device i */
+    size_t rows_tokens; /* tokens of one GPU's share of a micro-batch */
     NcclLib nccl;
     ncclComm_t *comms;
-    int grads_pending;   /* gradients accumulated since they were last averaged */
-    int passes;          /* forward_backward calls since the gradients were last read */
-    int passes_per_step; /* as many in the previous optimizer step (0: none yet) */
-};
+    int grads_pending;  /* gradients accumulated since they were last averaged */
+} DataParallel;
 
 static DataParallel *dp_of(Backend *be) { return (DataParallel *)be->impl; }
 
@@ -108,8 +89,6 @@ static int on_gpu(DataParallel *dp, int i, GpuJob job, void *arg) {
 /* Averages the replicas' gradients in place (one all-reduce per GPU, issued as a group on each
  * GPU's own stream, so whatever runs next on that stream sees the average). */
 static int average_grads(DataParallel *dp) {
-    if (dp->passes) dp->passes_per_step = dp->passes;
-    dp->passes = 0;
     if (dp->n == 1 || !dp->grads_pending) return 0;
     NCCL_TRY(dp, dp->nccl.group_start());
     for (int i = 0; i < dp->n; i++) {
@@ -125,47 +104,6 @@ static int average_grads(DataParallel *dp) {
     }
     NCCL_TRY(dp, dp->nccl.group_end());
     dp->grads_pending = 0;
-    return 0;
-}
-
-/* The listener of a one-GPU backend's backward (cuda_gpu_on_grads_ready): all-reduces each
- * finished range on the side stream once the backward's stream has reached it; at the end of
- * the pass, makes the backward's stream wait for the last all-reduce. */
-static int grads_ready(void *ctx, size_t offset, size_t count, cudaStream_t stream) {
-    GpuSync *g = (GpuSync *)ctx;
-    if (count == 0) {
-        CU_TRY(cudaEventRecord(g->done, g->stream));
-        CU_TRY(cudaStreamWaitEvent(stream, g->done, 0));
-        return 0;
-    }
-    CU_TRY(cudaEventRecord(g->ready, stream));
-    CU_TRY(cudaStreamWaitEvent(g->stream, g->ready, 0));
-    ncclResult_t r = g->nccl->all_reduce(g->grads + offset, g->grads + offset, count, ncclFloat, ncclAvg, g->comm, g->stream);
-    return r == ncclSuccess ? 0 : kr_error("nccl: all-reduce of gradients failed: %s", g->nccl->error_string(r));
-}
-
-static int sync_create_job(Backend *gpu, int i, void *arg) {
-    DataParallel *dp = (DataParallel *)arg;
-    GpuSync *g = &dp->sync[i];
-    int lo, hi;
-    size_t count;
-    cudaStream_t s;
-    CU_TRY(cudaDeviceGetStreamPriorityRange(&lo, &hi));
-    CU_TRY(cudaStreamCreateWithPriority(&g->stream, cudaStreamNonBlocking, hi));
-    CU_TRY(cudaEventCreateWithFlags(&g->ready, cudaEventDisableTiming));
-    CU_TRY(cudaEventCreateWithFlags(&g->done, cudaEventDisableTiming));
-    g->nccl = &dp->nccl;
-    g->comm = dp->comms[i];
-    cuda_gpu_grads(gpu, &g->grads, &count, &s);
-    return 0;
-}
-
-static int sync_destroy_job(Backend *gpu, int i, void *arg) {
-    (void)gpu;
-    GpuSync *g = &((DataParallel *)arg)->sync[i];
-    if (g->stream) cudaStreamDestroy(g->stream);
-    if (g->ready) cudaEventDestroy(g->ready);
-    if (g->done) cudaEventDestroy(g->done);
     return 0;
 }
 
@@ -197,10 +135,6 @@ static int destroy_job(Backend *gpu, int i, void *arg) {
 static void dp_destroy(Backend *be) {
     DataParallel *dp = dp_of(be);
     if (!dp) return;
-    if (dp->sync) {
-        on_each_gpu(dp, sync_destroy_job, dp);
-        free(dp->sync);
-    }
     if (dp->comms) {
         for (int i = 0; i < dp->n; i++)
             if (dp->comms[i]) dp->nccl.comm_destroy(dp->comms[i]);
@@ -217,9 +151,7 @@ static int open_comms(DataParallel *dp) {
     dp->comms = (ncclComm_t *)calloc(dp->n, sizeof *dp->comms);
     if (!dp->comms) return kr_error("out of memory");
     NCCL_TRY(dp, dp->nccl.comm_init_all(dp->comms, dp->n, NULL));
-    dp->sync = (GpuSync *)calloc(dp->n, sizeof *dp->sync);
-    if (!dp->sync) return kr_error("out of memory");
-    return on_each_gpu(dp, sync_create_job, dp);
+    return 0;
 }
 
 static int dp_create(Backend *be, const ModelConfig *cfg, const BackendOptions *opt) {
@@ -326,8 +258,7 @@ static int dp_get_grads(Backend *be, float *grads) {
 /* ---- passes over a micro-batch: GPU i takes sequences [i * B/n, (i + 1) * B/n) ---- */
 
 typedef struct {
-    DataParallel *dp;
-    int overlap; /* average the gradients during this pass's backward */
+    const DataParallel *dp;
     const int32_t *inputs, *targets;
     float loss_scale;
     float *losses; /* one per GPU */
@@ -338,7 +269,6 @@ typedef struct {
 static int fwd_bwd_job(Backend *gpu, int i, void *arg) {
     PassArgs *p = (PassArgs *)arg;
     size_t at = i * p->dp->rows_tokens;
-    cuda_gpu_on_grads_ready(gpu, p->overlap ? grads_ready : NULL, p->overlap ? &p->dp->sync[i] : NULL);
     return cuda_gpu_ops.forward_backward(gpu, p->inputs + at, p->targets + at, p->loss_scale, &p->losses[i]);
 }
 static int fwd_loss_job(Backend *gpu, int i, void *arg) {
@@ -362,10 +292,9 @@ static int dp_forward_backward(Backend *be, const int32_t *inputs, const int32_t
                                float *loss) {
     DataParallel *dp = dp_of(be);
     float losses[MAX_GPUS];
-    int overlap = dp->n > 1 && ++dp->passes == dp->passes_per_step;
-    PassArgs p = {dp, overlap, inputs, targets, loss_scale, losses, NULL, 0};
+    PassArgs p = {dp, inputs, targets, loss_scale, losses, NULL, 0};
     TRY(on_each_gpu(dp, fwd_bwd_job, &p));
-    dp->grads_pending = !overlap;
+    dp->grads_pending = 1;
     *loss = mean_of(losses, dp->n);
     return 0;
 }
@@ -373,7 +302,7 @@ static int dp_forward_backward(Backend *be, const int32_t *inputs, const int32_t
 static int dp_forward_loss(Backend *be, const int32_t *inputs, const int32_t *targets, float *loss) {
     DataParallel *dp = dp_of(be);
     float losses[MAX_GPUS];
-    PassArgs p = {dp, 0, inputs, targets, 0.f, losses, NULL, 0};
+    PassArgs p = {dp, inputs, targets, 0.f, losses, NULL, 0};
     TRY(on_each_gpu(dp, fwd_loss_job, &p));
     *loss = mean_of(losses, dp->n);
     return 0;
@@ -381,7 +310,7 @@ static int dp_forward_loss(Backend *be, const int32_t *inputs, const int32_t *ta
 
 static int dp_get_logits(Backend *be, float *logits) {
     DataParallel *dp = dp_of(be);
-    PassArgs p = {dp, 0, NULL, NULL, 0.f, NULL, logits, (size_t)be->cfg.vocab_size};
+    PassArgs p = {dp, NULL, NULL, 0.f, NULL, logits, (size_t)be->cfg.vocab_size};
     return on_each_gpu(dp, logits_job, &p);
 }
 
