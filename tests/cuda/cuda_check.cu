@@ -622,6 +622,22 @@ static void check_resume(int mp) {
     backend_destroy(&b);
 }
 
+/* A bad KRLLM_GEMM_TUNE value stops backend creation with a message that names it. */
+static void check_bad_gemm_tune(void) {
+    const char *env = getenv("KRLLM_GEMM_TUNE");
+    std::string saved = env ? env : "";
+    setenv("KRLLM_GEMM_TUNE", "fast", 1);
+    ModelConfig cfg = small_cfg(1000, 0);
+    BackendOptions o = {2, 64, 1, 0, 0, 1};
+    Backend be;
+    int rc = backend_create(&be, "cuda", &cfg, &o);
+    int named = rc != 0 && strstr(kr_last_error(), "KRLLM_GEMM_TUNE=fast: use 0, 1 or verbose") != NULL;
+    if (rc == 0) backend_destroy(&be);
+    if (env) setenv("KRLLM_GEMM_TUNE", saved.c_str(), 1);
+    else unsetenv("KRLLM_GEMM_TUNE");
+    expect("KRLLM_GEMM_TUNE=fast refused, the message names it", named ? 0 : 1, 0);
+}
+
 /* ---- data parallel: two GPUs against one ---- */
 
 static void check_data_parallel(int mp) {
@@ -738,6 +754,7 @@ int main(int argc, char **argv) {
         for (int mp = 0; mp < 2; mp++) check_model(tied, mp);
     check_resume(0);
     check_resume(1);
+    check_bad_gemm_tune();
     if (cuda_device_count() >= 2) {
         check_data_parallel(0);
         check_data_parallel(1);

@@ -61,6 +61,8 @@ expect 2 "--config is required" -- --model_config "$T/model.yaml"
 expect 2 "--device must be cpu or cuda" -- "${base[@]}" --device tpu
 expect 2 "--data_size" -- "${base[@]}" --data_size 12XB
 expect 2 "--max_steps must be" -- "${base[@]}" --max_steps -3
+expect 2 "--num_gpus must be 1..64" -- "${base[@]}" --num_gpus 0
+expect 1 "num_gpus 2 applies to --device cuda only" -- "${base[@]}" --num_gpus 2
 expect 1 "$T/missing.bin" -- "${base[@]}" --train_data "$T/missing.bin"
 expect 1 "$T/nope.yaml" -- --config "$T/nope.yaml" --model_config "$T/model.yaml"
 expect 1 "$T/absent.model" -- "${base[@]}" --tokenizer "$T/absent.model"
