@@ -640,6 +640,20 @@ static void check_bad_gemm_tune(void) {
 
 /* ---- data parallel: two GPUs against one ---- */
 
+/* Without NCCL, two GPUs are refused with a message that says what to install (before any
+ * other check has loaded the library: it stays loaded). */
+static void check_missing_nccl(void) {
+    ModelConfig cfg = small_cfg(1000, 0);
+    BackendOptions o = {2, 64, 1, 0, 0, 2};
+    Backend be;
+    setenv("KRLLM_NCCL_LIB", "/nonexistent/libnccl.so.2", 1);
+    int rc = backend_create(&be, "cuda", &cfg, &o);
+    unsetenv("KRLLM_NCCL_LIB");
+    int told = rc != 0 && strstr(kr_last_error(), "needs NCCL") && strstr(kr_last_error(), "/nonexistent/libnccl.so.2");
+    if (rc == 0) backend_destroy(&be);
+    expect("2 GPUs without NCCL refused, the message says what to install", told ? 0 : 1, 0);
+}
+
 static void check_data_parallel(int mp) {
     const char *mode = mp ? "bf16" : "fp32";
     char what[128];
@@ -670,7 +684,9 @@ static void check_data_parallel(int mp) {
         grads[k].resize(P);
         OK(be->ops->get_grads(be, grads[k].data()));
     }
-    double tol = mp ? 1e-2 : 1e-5;
+    /* each row's forward is the same computation on either GPU; gradients differ only in how
+     * the rows' contributions are summed (measured: below 1e-6 in both precisions) */
+    double tol = 1e-5;
     snprintf(what, sizeof what, "%s 2 GPUs vs 1: loss", mode);
     expect(what, fabs(loss[1] - loss[0]) / loss[0], tol);
     snprintf(what, sizeof what, "%s 2 GPUs vs 1: logits", mode);
@@ -683,9 +699,9 @@ static void check_data_parallel(int mp) {
         if (!(e <= worst)) worst = e, worst_name = pt->name;
     }
     snprintf(what, sizeof what, "%s 2 GPUs vs 1: worst accumulated grad (%s)", mode, worst_name);
-    expect(what, worst, mp ? 2e-2 : 1e-4);
+    expect(what, worst, 1e-4);
     snprintf(what, sizeof what, "%s 2 GPUs vs 1: grad norm", mode);
-    expect(what, fabs(norm[1] - norm[0]) / norm[0], mp ? 2e-2 : 1e-5);
+    expect(what, fabs(norm[1] - norm[0]) / norm[0], 1e-5);
     /* ten training steps from the same start: the loss curves agree */
     Corpus corpus;
     load_corpus(&corpus, NULL);
@@ -699,7 +715,7 @@ static void check_data_parallel(int mp) {
     worst = 0;
     for (int s = 0; s < 10; s++) worst = std::max(worst, (double)fabsf(curve[1][s] - curve[0][s]) / curve[0][s]);
     snprintf(what, sizeof what, "%s 2 GPUs vs 1: 10-step loss curve, worst step", mode);
-    expect(what, worst, mp ? 1e-2 : 1e-4);
+    expect(what, worst, mp ? 1e-3 : 1e-4);
     /* the replicas stayed identical: the same two sequences on each GPU give the same logits, bit for bit */
     for (int i = N / 2; i < N; i++) in[i] = in[i - N / 2], tg[i] = tg[i - N / 2];
     OK(two.ops->forward_loss(&two, in.data(), tg.data(), &loss[1]));
@@ -756,6 +772,7 @@ int main(int argc, char **argv) {
     check_resume(1);
     check_bad_gemm_tune();
     if (cuda_device_count() >= 2) {
+        check_missing_nccl();
         check_data_parallel(0);
         check_data_parallel(1);
     } else {

@@ -177,9 +177,9 @@ static int dp_create(Backend *be, const ModelConfig *cfg, const BackendOptions *
     args.opt.batch_size = opt->batch_size / n;
     args.opt.num_gpus = 1;
     dp->rows_tokens = (size_t)args.opt.batch_size * opt->seq_len;
-    int rc = dp->gpus ? (n == 1 ? on_gpu(dp, 0, create_job, &args) : on_each_gpu(dp, create_job, &args))
-                      : kr_error("out of memory");
-    if (rc == 0 && n > 1) rc = open_comms(dp);
+    /* NCCL first: without it, nothing is allocated on the GPUs */
+    int rc = dp->gpus ? (n > 1 ? open_comms(dp) : 0) : kr_error("out of memory");
+    if (rc == 0) rc = n == 1 ? on_gpu(dp, 0, create_job, &args) : on_each_gpu(dp, create_job, &args);
     if (rc != 0) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", kr_last_error());

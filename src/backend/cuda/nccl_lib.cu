@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* The averaging reduction (ncclAvg) arrived in NCCL 2.10. */
 #define NCCL_MIN_VERSION 21000
@@ -14,11 +15,13 @@ static int resolve(void *h, const char *name, void **fn) {
 int nccl_lib_load(NcclLib *lib) {
     static void *handle;
     if (!handle) {
-        handle = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+        const char *path = getenv("KRLLM_NCCL_LIB");
+        if (!path || !*path) path = "libnccl.so.2";
+        handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         if (!handle)
-            return kr_error("training on several GPUs needs NCCL, but libnccl.so.2 could not be loaded (%s); install "
-                            "NCCL or add its folder to LD_LIBRARY_PATH, or train on one GPU (num_gpus: 1)",
-                            dlerror());
+            return kr_error("training on several GPUs needs NCCL, but %s could not be loaded (%s); install NCCL, add "
+                            "its folder to LD_LIBRARY_PATH or name the library in KRLLM_NCCL_LIB, or train on one GPU "
+                            "(num_gpus: 1)", path, dlerror());
     }
     struct {
         const char *name;

@@ -18,7 +18,8 @@ typedef struct {
     ncclResult_t (*get_version)(int *version);
 } NcclLib;
 
-/* Fills *lib from libnccl.so.2 (loaded once per process); -1 with a kr_error when it cannot. */
+/* Fills *lib from libnccl.so.2, or the library that $KRLLM_NCCL_LIB names (loaded once per
+ * process); -1 with a kr_error when it cannot. */
 int nccl_lib_load(NcclLib *lib);
 
 #endif
