@@ -401,6 +401,23 @@ static double first_difference(const ParamLayout *l, const std::vector<float> &a
     return 0;
 }
 
+/* The largest per-tensor relative error of gradients a against reference b, and that tensor's name. */
+static double worst_tensor_err(const ParamLayout *l, const std::vector<float> &a, const std::vector<float> &b,
+                               const char **name) {
+    double worst = 0;
+    *name = "";
+    for (int t = 0; t < l->num_tensors; t++) {
+        const ParamTensor *pt = &l->tensors[t];
+        double e = rel_err(a.data() + pt->offset, b.data() + pt->offset, param_numel(pt));
+        if (!(e <= worst)) worst = e, *name = pt->name;
+    }
+    return worst;
+}
+
+static void random_tokens(std::vector<int32_t> &in, std::vector<int32_t> &tg, int V) {
+    for (size_t i = 0; i < in.size(); i++) in[i] = (int32_t)rng_below(&rng, V), tg[i] = (int32_t)rng_below(&rng, V);
+}
+
 static void check_model(int tied, int mp) {
     ModelConfig cfg = small_cfg(1000, tied);
     int B = 2, T = 64, N = B * T;
@@ -413,7 +430,7 @@ static void check_model(int tied, int mp) {
     params_init_random(&cpu.layout, params.data(), rng_u64(&rng));
     for (auto &x : params) x *= 2.5f; /* larger weights than init: the check then sees non-trivial attention */
     std::vector<int32_t> in(N), tg(N);
-    for (int i = 0; i < N; i++) in[i] = (int32_t)rng_below(&rng, cfg.vocab_size), tg[i] = (int32_t)rng_below(&rng, cfg.vocab_size);
+    random_tokens(in, tg, cfg.vocab_size);
     Backend *bes[3] = {&cpu, &gpu, &gpu_rc};
     float loss[3], lossfb[3];
     std::vector<float> logits[3], grads[3];
@@ -435,13 +452,8 @@ static void check_model(int tied, int mp) {
     expect(what, fabs(loss[1] - loss[0]) / loss[0], tl);
     snprintf(what, sizeof what, "%s model%s: logits vs cpu", mode, tied ? " (tied)" : "");
     expect(what, rel_err(logits[1], logits[0]), tl);
-    double worst = 0;
-    const char *worst_name = "";
-    for (int t = 0; t < cpu.layout.num_tensors; t++) {
-        const ParamTensor *pt = &cpu.layout.tensors[t];
-        double e = rel_err(grads[1].data() + pt->offset, grads[0].data() + pt->offset, param_numel(pt));
-        if (!(e <= worst)) worst = e, worst_name = pt->name;
-    }
+    const char *worst_name;
+    double worst = worst_tensor_err(&cpu.layout, grads[1], grads[0], &worst_name);
     snprintf(what, sizeof what, "%s model%s: worst grad (%s)", mode, tied ? " (tied)" : "", worst_name);
     expect(what, worst, tg_);
     snprintf(what, sizeof what, "%s model%s: recompute grads bit-identical", mode, tied ? " (tied)" : "");
@@ -666,7 +678,7 @@ static void check_data_parallel(int mp) {
     std::vector<float> params(P);
     params_init_random(&one.layout, params.data(), rng_u64(&rng));
     std::vector<int32_t> in(N), tg(N);
-    for (int i = 0; i < N; i++) in[i] = (int32_t)rng_below(&rng, cfg.vocab_size), tg[i] = (int32_t)rng_below(&rng, cfg.vocab_size);
+    random_tokens(in, tg, cfg.vocab_size);
     Backend *bes[2] = {&one, &two};
     float loss[2], norm[2];
     std::vector<float> logits[2], grads[2];
@@ -691,13 +703,8 @@ static void check_data_parallel(int mp) {
     expect(what, fabs(loss[1] - loss[0]) / loss[0], tol);
     snprintf(what, sizeof what, "%s 2 GPUs vs 1: logits", mode);
     expect(what, rel_err(logits[1], logits[0]), tol);
-    double worst = 0;
-    const char *worst_name = "";
-    for (int t = 0; t < one.layout.num_tensors; t++) {
-        const ParamTensor *pt = &one.layout.tensors[t];
-        double e = rel_err(grads[1].data() + pt->offset, grads[0].data() + pt->offset, param_numel(pt));
-        if (!(e <= worst)) worst = e, worst_name = pt->name;
-    }
+    const char *worst_name;
+    double worst = worst_tensor_err(&one.layout, grads[1], grads[0], &worst_name);
     snprintf(what, sizeof what, "%s 2 GPUs vs 1: worst accumulated grad (%s)", mode, worst_name);
     expect(what, worst, 1e-4);
     snprintf(what, sizeof what, "%s 2 GPUs vs 1: grad norm", mode);
