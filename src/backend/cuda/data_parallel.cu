@@ -33,7 +33,7 @@ static DataParallel *dp_of(Backend *be) { return (DataParallel *)be->impl; }
 
 /* ---- running one job on every GPU ----
  * CUDA keeps the current device per host thread, so each GPU gets a thread of its own for the
- * length of a call; with one GPU the job runs in the caller's thread. */
+ * length of a call; with one GPU the job runs in the caller's thread, on device 0. */
 
 typedef int (*GpuJob)(Backend *gpu, int i, void *arg);
 
@@ -55,8 +55,14 @@ static void *worker_main(void *p) {
     return NULL;
 }
 
+/* Runs job on GPU i alone, in the caller's thread (which it leaves on device i). */
+static int on_gpu(DataParallel *dp, int i, GpuJob job, void *arg) {
+    CU_TRY(cudaSetDevice(i));
+    return job(&dp->gpus[i], i, arg);
+}
+
 static int on_each_gpu(DataParallel *dp, GpuJob job, void *arg) {
-    if (dp->n == 1) return job(&dp->gpus[0], 0, arg);
+    if (dp->n == 1) return on_gpu(dp, 0, job, arg);
     Worker w[MAX_GPUS];
     pthread_t th[MAX_GPUS];
     int started = 0;
@@ -72,12 +78,6 @@ static int on_each_gpu(DataParallel *dp, GpuJob job, void *arg) {
     for (int i = 0; i < started && rc == 0; i++)
         if (w[i].rc != 0) rc = kr_error("GPU %d: %s", i, w[i].error);
     return rc;
-}
-
-/* Runs job on GPU i alone, in the caller's thread. */
-static int on_gpu(DataParallel *dp, int i, GpuJob job, void *arg) {
-    CU_TRY(cudaSetDevice(i));
-    return job(&dp->gpus[i], i, arg);
 }
 
 #define NCCL_TRY(dp, call)                                                                             \
@@ -179,7 +179,7 @@ static int dp_create(Backend *be, const ModelConfig *cfg, const BackendOptions *
     dp->rows_tokens = (size_t)args.opt.batch_size * opt->seq_len;
     /* NCCL first: without it, nothing is allocated on the GPUs */
     int rc = dp->gpus ? (n > 1 ? open_comms(dp) : 0) : kr_error("out of memory");
-    if (rc == 0) rc = n == 1 ? on_gpu(dp, 0, create_job, &args) : on_each_gpu(dp, create_job, &args);
+    if (rc == 0) rc = on_each_gpu(dp, create_job, &args);
     if (rc != 0) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", kr_last_error());
