@@ -21,6 +21,16 @@ extern "C" {
 #include "backend/cuda/gemm.cuh"
 #include "backend/cuda/kernels.cuh"
 #include "backend/cuda/tensor_core.cuh"
+#include "backend/cuda/nccl_lib.cuh"
+
+/* nccl_lib.cuh declares the little of NCCL's interface it uses; where NCCL's own header is
+ * installed, the two must agree. */
+#if __has_include(<nccl.h>)
+#include <nccl.h>
+static_assert((int)NCCL_OK == (int)ncclSuccess && (int)NCCL_FLOAT32 == (int)ncclFloat32 && (int)NCCL_AVG == (int)ncclAvg,
+              "NCCL constants");
+static_assert(sizeof(NcclComm) == sizeof(ncclComm_t) && sizeof(NcclResult) == sizeof(ncclResult_t), "NCCL types");
+#endif
 
 static Rng rng;
 static int failures, checks;

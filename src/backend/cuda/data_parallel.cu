@@ -25,7 +25,7 @@ typedef struct {
     Backend *gpus;      /* n one-GPU backends; gpus[i] lives on device i */
     size_t rows_tokens; /* tokens of one GPU's share of a micro-batch */
     NcclLib nccl;
-    ncclComm_t *comms;
+    NcclComm *comms;
     int grads_pending;  /* gradients accumulated since they were last averaged */
 } DataParallel;
 
@@ -82,8 +82,8 @@ static int on_each_gpu(DataParallel *dp, GpuJob job, void *arg) {
 
 #define NCCL_TRY(dp, call)                                                                             \
     do {                                                                                               \
-        ncclResult_t r_ = (call);                                                                      \
-        if (r_ != ncclSuccess) return kr_error("nccl: %s failed: %s", #call, (dp)->nccl.error_string(r_)); \
+        NcclResult r_ = (call);                                                                      \
+        if (r_ != NCCL_OK) return kr_error("nccl: %s failed: %s", #call, (dp)->nccl.error_string(r_)); \
     } while (0)
 
 /* Averages the replicas' gradients in place (one all-reduce per GPU, issued as a group on each
@@ -96,8 +96,8 @@ static int average_grads(DataParallel *dp) {
         size_t count;
         cudaStream_t s;
         cuda_gpu_grads(&dp->gpus[i], &g, &count, &s);
-        ncclResult_t r = dp->nccl.all_reduce(g, g, count, ncclFloat, ncclAvg, dp->comms[i], s);
-        if (r != ncclSuccess) {
+        NcclResult r = dp->nccl.all_reduce(g, g, count, NCCL_FLOAT32, NCCL_AVG, dp->comms[i], s);
+        if (r != NCCL_OK) {
             dp->nccl.group_end();
             return kr_error("nccl: all-reduce of the gradients on GPU %d failed: %s", i, dp->nccl.error_string(r));
         }
@@ -148,7 +148,7 @@ static void dp_destroy(Backend *be) {
 
 static int open_comms(DataParallel *dp) {
     TRY(nccl_lib_load(&dp->nccl));
-    dp->comms = (ncclComm_t *)calloc(dp->n, sizeof *dp->comms);
+    dp->comms = (NcclComm *)calloc(dp->n, sizeof *dp->comms);
     if (!dp->comms) return kr_error("out of memory");
     NCCL_TRY(dp, dp->nccl.comm_init_all(dp->comms, dp->n, NULL));
     return 0;

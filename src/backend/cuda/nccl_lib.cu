@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* The averaging reduction (ncclAvg) arrived in NCCL 2.10. */
+/* The averaging reduction arrived in NCCL 2.10 (version codes are major * 10000 + minor * 100 + patch). */
 #define NCCL_MIN_VERSION 21000
 
 static int resolve(void *h, const char *name, void **fn) {
@@ -34,7 +34,7 @@ int nccl_lib_load(NcclLib *lib) {
     };
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) TRY(resolve(handle, syms[i].name, syms[i].fn));
     int version = 0;
-    if (lib->get_version(&version) != ncclSuccess || version < NCCL_MIN_VERSION)
+    if (lib->get_version(&version) != NCCL_OK || version < NCCL_MIN_VERSION)
         return kr_error("libnccl.so.2 is version %d; training on several GPUs needs NCCL 2.10 or newer", version);
     return 0;
 }
