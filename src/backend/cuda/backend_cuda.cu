@@ -1,7 +1,7 @@
 /* The CUDA backend on one GPU (the device current when it is created): a Llama decoder's
  * forward, backward and AdamW step. data_parallel.cu spreads micro-batches over several of these.
  * Parameters, gradients and AdamW moments are flat fp32 device buffers in the layout of
- * model/params.h (so data-parallel training can reduce-scatter them as plain arrays). In mixed
+ * model/params.h (so data-parallel training averages the gradients as one plain array). In mixed
  * precision a bf16 copy of the parameters feeds the matrix products and activations are bf16;
  * the residual stream, norms, softmax statistics and every reduction stay fp32. */
 #include <stdlib.h>

@@ -38,7 +38,7 @@ static DataParallel *dp_of(Backend *be) { return (DataParallel *)be->impl; }
 typedef int (*GpuJob)(Backend *gpu, int i, void *arg);
 
 typedef struct {
-    Backend *gpu;
+    Backend *gpu = NULL;
     int i;
     GpuJob job;
     void *arg;
@@ -55,14 +55,20 @@ static void *worker_main(void *p) {
     return NULL;
 }
 
-/* Runs job on GPU i alone, in the caller's thread (which it leaves on device i). */
-static int on_gpu(DataParallel *dp, int i, GpuJob job, void *arg) {
-    CU_TRY(cudaSetDevice(i));
-    return job(&dp->gpus[i], i, arg);
+/* GPU 0's replica, with its device made current in the caller's thread: the one that gives
+ * out parameters, optimizer state and (averaged) gradients, alike on every GPU. */
+static int first_gpu(DataParallel *dp, Backend **gpu) {
+    CU_TRY(cudaSetDevice(0));
+    *gpu = &dp->gpus[0];
+    return 0;
 }
 
 static int on_each_gpu(DataParallel *dp, GpuJob job, void *arg) {
-    if (dp->n == 1) return on_gpu(dp, 0, job, arg);
+    if (dp->n == 1) {
+        Backend *gpu = NULL;
+        TRY(first_gpu(dp, &gpu));
+        return job(gpu, 0, arg);
+    }
     Worker w[MAX_GPUS];
     pthread_t th[MAX_GPUS];
     int started = 0;
@@ -194,31 +200,15 @@ static int dp_create(Backend *be, const ModelConfig *cfg, const BackendOptions *
 typedef struct {
     const float *a, *b;
 } HostIn;
-typedef struct {
-    float *a, *b;
-} HostOut;
 
 static int set_params_job(Backend *gpu, int i, void *arg) {
     (void)i;
     return cuda_gpu_ops.set_params(gpu, ((HostIn *)arg)->a);
 }
-static int get_params_job(Backend *gpu, int i, void *arg) {
-    (void)i;
-    return cuda_gpu_ops.get_params(gpu, ((HostOut *)arg)->a);
-}
 static int set_opt_job(Backend *gpu, int i, void *arg) {
     (void)i;
     HostIn *h = (HostIn *)arg;
     return cuda_gpu_ops.set_opt_state(gpu, h->a, h->b);
-}
-static int get_opt_job(Backend *gpu, int i, void *arg) {
-    (void)i;
-    HostOut *h = (HostOut *)arg;
-    return cuda_gpu_ops.get_opt_state(gpu, h->a, h->b);
-}
-static int get_grads_job(Backend *gpu, int i, void *arg) {
-    (void)i;
-    return cuda_gpu_ops.get_grads(gpu, ((HostOut *)arg)->a);
 }
 static int zero_grad_job(Backend *gpu, int i, void *arg) {
     (void)i;
@@ -231,16 +221,18 @@ static int dp_set_params(Backend *be, const float *params) {
     return on_each_gpu(dp_of(be), set_params_job, &h);
 }
 static int dp_get_params(Backend *be, float *params) {
-    HostOut h = {params, NULL};
-    return on_gpu(dp_of(be), 0, get_params_job, &h);
+    Backend *gpu = NULL;
+    TRY(first_gpu(dp_of(be), &gpu));
+    return cuda_gpu_ops.get_params(gpu, params);
 }
 static int dp_set_opt_state(Backend *be, const float *m, const float *v) {
     HostIn h = {m, v};
     return on_each_gpu(dp_of(be), set_opt_job, &h);
 }
 static int dp_get_opt_state(Backend *be, float *m, float *v) {
-    HostOut h = {m, v};
-    return on_gpu(dp_of(be), 0, get_opt_job, &h);
+    Backend *gpu = NULL;
+    TRY(first_gpu(dp_of(be), &gpu));
+    return cuda_gpu_ops.get_opt_state(gpu, m, v);
 }
 static int dp_zero_grad(Backend *be) {
     DataParallel *dp = dp_of(be);
@@ -251,8 +243,9 @@ static int dp_zero_grad(Backend *be) {
 static int dp_get_grads(Backend *be, float *grads) {
     DataParallel *dp = dp_of(be);
     TRY(average_grads(dp));
-    HostOut h = {grads, NULL};
-    return on_gpu(dp, 0, get_grads_job, &h);
+    Backend *gpu = NULL;
+    TRY(first_gpu(dp, &gpu));
+    return cuda_gpu_ops.get_grads(gpu, grads);
 }
 
 /* ---- passes over a micro-batch: GPU i takes sequences [i * B/n, (i + 1) * B/n) ---- */
@@ -316,10 +309,6 @@ static int dp_get_logits(Backend *be, float *logits) {
 
 /* ---- the optimizer step ---- */
 
-static int norm_job(Backend *gpu, int i, void *arg) {
-    (void)i;
-    return cuda_gpu_ops.grad_norm(gpu, (float *)arg);
-}
 static int adamw_job(Backend *gpu, int i, void *arg) {
     (void)i;
     return cuda_gpu_ops.adamw_step(gpu, (const AdamWStep *)arg);
@@ -328,7 +317,9 @@ static int adamw_job(Backend *gpu, int i, void *arg) {
 static int dp_grad_norm(Backend *be, float *norm) {
     DataParallel *dp = dp_of(be);
     TRY(average_grads(dp));
-    return on_gpu(dp, 0, norm_job, norm);
+    Backend *gpu = NULL;
+    TRY(first_gpu(dp, &gpu));
+    return cuda_gpu_ops.grad_norm(gpu, norm);
 }
 
 static int dp_adamw_step(Backend *be, const AdamWStep *s) {

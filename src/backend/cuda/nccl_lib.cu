@@ -9,7 +9,7 @@
 
 static int resolve(void *h, const char *name, void **fn) {
     *fn = dlsym(h, name);
-    return *fn ? 0 : kr_error("%s lacks %s; install NCCL 2.10 or newer", "libnccl.so.2", name);
+    return *fn ? 0 : kr_error("the NCCL library lacks %s; install NCCL 2.10 or newer", name);
 }
 
 int nccl_lib_load(NcclLib *lib) {
@@ -35,6 +35,6 @@ int nccl_lib_load(NcclLib *lib) {
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) TRY(resolve(handle, syms[i].name, syms[i].fn));
     int version = 0;
     if (lib->get_version(&version) != NCCL_OK || version < NCCL_MIN_VERSION)
-        return kr_error("libnccl.so.2 is version %d; training on several GPUs needs NCCL 2.10 or newer", version);
+        return kr_error("the NCCL library is version %d; training on several GPUs needs NCCL 2.10 or newer", version);
     return 0;
 }
