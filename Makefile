@@ -1,6 +1,8 @@
 # kr-mini-llm build.  `make` builds ./krllm; `make test` builds and runs every test.
 # Options: BUILD=dir (separate build trees), SAN=1 (AddressSanitizer + UBSan),
-#          NATIVE=0 (portable code instead of -march=native), CUDA=0/1 (default: 1 when nvcc exists).
+#          NATIVE=0 (portable code instead of -march=native), CUDA=0/1 (default: 1 when nvcc exists),
+#          CUDA_ARCHS="80 86 89 90a" (GPU code for Ampere, Ada and Hopper; e.g. CUDA_ARCHS=90a builds
+#          for Hopper only) and CUDA_PTX=80 (portable GPU code that newer GPUs compile when loading it).
 
 BUILD  ?= build
 SAN    ?= 0
@@ -54,7 +56,12 @@ ifeq ($(CUDA),1)
   LDLIBS    += -ldl
   CU_OBJ    := $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
   CUDA_LIBS := -L$(CUDA_ROOT)/lib64 -lcudart -lcublasLt -lcublas -lstdc++
-  NVFLAGS   := -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a -lineinfo -Xcompiler -fPIC,-Wall
+  # Hopper's code (sm_90a) has the wgmma flash-attention kernels; the others use the mma.sync ones.
+  CUDA_ARCHS ?= 80 86 89 90a
+  CUDA_PTX   ?= 80
+  NVARCH    := $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+               $(foreach a,$(CUDA_PTX),-gencode arch=compute_$(a),code=compute_$(a))
+  NVFLAGS   := -O3 -std=c++17 -Isrc $(NVARCH) -lineinfo -Xcompiler -fPIC,-Wall
 endif
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)

@@ -22,7 +22,7 @@ models=${MODELS:-medium}
 status=0
 
 step_check() {
-  timeout 300 bench/cuda_check.sh > "$log/check.log" 2>&1 || status=1
+  timeout 540 bench/cuda_check.sh > "$log/check.log" 2>&1 || status=1
   echo "checks: $(grep -c '^PASS' "$log/check.log") passed, $(grep -c '^FAIL' "$log/check.log") failed"
   grep -E -A1 '^(FAIL|INFO)|first difference' "$log/check.log"
 }

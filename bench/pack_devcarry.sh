@@ -10,6 +10,9 @@ rm -rf .devcarry/bin .devcarry/lib
 mkdir -p .devcarry/bin
 bins="$BUILD/cuda/cuda_check $BUILD/cuda/train_cuda_bench $BUILD/cuda/kernel_bench $BUILD/krllm $BUILD/libkrllm_cuda.so"
 cp $bins .devcarry/bin/
+# the checks again from portable PTX only, as Ampere and Ada GPUs run them (bench/cuda_check.sh)
+make BUILD="$BUILD-ptx" CUDA_ARCHS= CUDA_PTX=80 -j2 "$BUILD-ptx/cuda/cuda_check" >/dev/null
+cp "$BUILD-ptx/cuda/cuda_check" .devcarry/bin/cuda_check_ptx
 strip --strip-unneeded .devcarry/bin/* # symbols only: the GPU code and its line info stay
 # every shared library they use except the C runtime and CUDA's own (present on the GPU image)
 libs=$(mktemp -d)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <string>
@@ -265,6 +266,7 @@ template <typename T> static void check_gemm(GemmCtx *g) {
 /* ---- the wgmma building block: C[64 x 64] = A[64 x 64] . B with B a swizzled shared tile ---- */
 
 __global__ void wgmma_probe_kernel(const bf16 *A, const bf16 *tile_rows, float *C, int major, int lbo, int sbo) {
+#if KR_WGMMA_CODE
     __shared__ __align__(1024) unsigned char tile[WG_TILE_BYTES];
     load_tile_sw<WG_THREADS>(tile, tile_rows, 64, 0, 64, threadIdx.x);
     cp_async_commit();
@@ -285,6 +287,7 @@ __global__ void wgmma_probe_kernel(const bf16 *A, const bf16 *tile_rows, float *
     int r0 = warp * 16 + lane / 4, c2 = 2 * (lane % 4);
     for (int j = 0; j < 8; j++)
         for (int e = 0; e < 4; e++) C[(r0 + 8 * (e / 2)) * 64 + 8 * j + c2 + (e & 1)] = acc[j][e];
+#endif
 }
 
 /* Runs the product with the descriptor offsets wg_product uses; on a mismatch, names the
@@ -660,6 +663,36 @@ static void check_bad_gemm_tune(void) {
     expect("KRLLM_GEMM_TUNE=fast refused, the message names it", named ? 0 : 1, 0);
 }
 
+/* One small flash attention forward through the dispatch (cuda_check --attention-once): 0 when
+ * it runs, else 1 with the error. The dispatch reads KRLLM_FLASH_KERNELS once per process, so the
+ * check below sets it for a child process that runs this. */
+static int attention_once(void) {
+    AttnShape a = {1, 64, 2, 1, 64};
+    size_t n = (size_t)a.B * a.T * (a.H + 2 * a.KV) * a.hd;
+    bf16 *qkv = up<bf16>(std::vector<float>(n, 0.f)), *o = up<bf16>(std::vector<float>(n, 0.f));
+    float *lse = up<float>(std::vector<float>((size_t)a.B * a.T * a.H, 0.f));
+    int rc = k_attention_fwd<bf16>(qkv, o, lse, a, 0);
+    if (rc != 0) printf("%s\n", kr_last_error());
+    cudaFree(qkv), cudaFree(o), cudaFree(lse);
+    return rc ? 1 : 0;
+}
+
+/* Where the loaded code has no wgmma kernels, asking for them is an error that says why. */
+static void check_flash_wgmma_refused(void) {
+    char self[4096], cmd[4200];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1); /* in the shell, /proc/self is the shell */
+    self[n > 0 ? n : 0] = 0;
+    snprintf(cmd, sizeof cmd, "KRLLM_FLASH_KERNELS=wgmma '%s' --attention-once 2>&1", self);
+    FILE *f = n > 0 ? popen(cmd, "r") : NULL;
+    std::string out;
+    char buf[512];
+    while (f && fgets(buf, sizeof buf, f)) out += buf;
+    int status = f ? pclose(f) : -1;
+    bool told = status != 0 && out.find("has no wgmma kernels") != std::string::npos;
+    expect("KRLLM_FLASH_KERNELS=wgmma without wgmma code refused, the message says why", told ? 0 : 1, 0);
+    if (!told) printf("      child said: %s", out.c_str());
+}
+
 /* ---- data parallel: two GPUs against one ---- */
 
 /* Without NCCL, two GPUs are refused with a message that says what to install (before any
@@ -752,6 +785,7 @@ int main(int argc, char **argv) {
         printf("SKIP cuda checks: %s\n", kr_last_error());
         return 0;
     }
+    if (argc > 1 && !strcmp(argv[1], "--attention-once")) return attention_once();
     printf("device: %s\n", cuda_device_name());
     rng_seed(&rng, 20261127);
     check_embedding();
@@ -772,8 +806,16 @@ int main(int argc, char **argv) {
     }
     check_cross_entropy<float>();
     check_cross_entropy<bf16>();
-    check_wgmma(WG_KMAJOR);
-    check_wgmma(WG_MNMAJOR);
+    bool wgmma = false;
+    OK(flash_wgmma_available(&wgmma));
+    if (wgmma) {
+        printf("INFO  flash attention dispatch: wgmma kernels (the code loaded for this GPU has them)\n");
+        check_wgmma(WG_KMAJOR);
+        check_wgmma(WG_MNMAJOR);
+    } else {
+        printf("INFO  flash attention dispatch: mma.sync kernels (no wgmma code for this GPU in this build)\n");
+        check_flash_wgmma_refused();
+    }
     check_attention<float>(2, 100, 4, 2, 32, ATTN_PORTABLE);
     check_attention<float>(1, 70, 6, 3, 64, ATTN_PORTABLE);
     check_attention<bf16>(2, 100, 4, 2, 32, ATTN_PORTABLE);

@@ -91,6 +91,9 @@ int main() {
     report("gemm x Wo^T   [32768x1024] x [1024x1024]^T", time_ms([&] { CK(linear_fwd<bf16>(g, x, W, y, N, d, d)); }), 2.0 * N * d * d, 0);
 
     bf16 *gb = (bf16 *)dev_random((size_t)N * F * 2);
+    /* the roofline for the memory-bound kernels below: a plain device-to-device copy */
+    report("device copy of 302 MB (reference)", time_ms([&] { cudaMemcpyAsync(gb, y, (size_t)N * F * 2, cudaMemcpyDeviceToDevice, 0); }),
+           0, (double)N * F * 2 * 2);
     report("swiglu forward", time_ms([&] { CK(k_swiglu_fwd<bf16>(y, gb, N, F, 0)); }), 0, (double)N * F * 6);
     report("swiglu backward (+ forward output)", time_ms([&] { CK(k_swiglu_bwd<bf16>(y, gb, y, N, F, 0)); }), 0, (double)N * F * 12);
     float *xf, *xo, *rstd, *gain, *part;
@@ -104,7 +107,7 @@ int main() {
     report("rmsnorm + residual forward", time_ms([&] { CK(k_rmsnorm_fwd<bf16>(xf, x, xo, gain, o, rstd, N, d, 1e-5f, 0)); }), 0,
            (double)N * d * (4 + 2 + 4 + 2));
     report("rmsnorm backward", time_ms([&] { CK(k_rmsnorm_bwd<bf16>(o, xo, rstd, gain, xf, o, gain, part, N, d, 0)); }), 0,
-           (double)N * d * (2 + 4 + 4 + 4 + 2 + 2 + 4));
+           (double)N * d * (2 + 4 + 4 + 4 + 2)); /* dout, x, dx in and out, dx_act: each byte once */
     report("rope (q and k)", time_ms([&] { CK(k_rope<bf16>(qkv, (const float2 *)xf, N, T, H, KV, hd, 0, 0)); }), 0,
            (double)N * (H + KV) * hd * 4);
     int rows = 4096;

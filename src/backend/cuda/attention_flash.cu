@@ -1,6 +1,7 @@
 /* Flash attention (forward and backward) for causal grouped-query attention in bf16 on tensor
- * cores (fp32 accumulation), head size 64: Hopper warpgroup kernels (wgmma, dispatched) and
- * warp-level mma.sync m16n8k16 kernels (checked and timed beside them). Never materialises the T x T
+ * cores (fp32 accumulation), head size 64: Hopper warpgroup kernels (wgmma, dispatched on
+ * Hopper) and warp-level mma.sync m16n8k16 kernels (dispatched on Ampere and Ada, and checked
+ * and timed beside the wgmma ones on Hopper). Never materialises the T x T
  * scores: the forward keeps a running max and sum per row and saves the log-sum-exp; the
  * backward recomputes the probabilities tile by tile. The backward runs as two kernels — dq
  * over query tiles, dk/dv over key tiles (summing the query heads of a group) — so that no
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <atomic>
 #include <type_traits>
 
 #include "backend/cuda/kernels.cuh"
@@ -581,6 +583,7 @@ __device__ __forceinline__ void wg_pipeline(int n, int mask_begin, int mask_end,
 #define WGF_WGS 2
 __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(const bf16 *qkv, bf16 *o, float *lse,
                                                                              AttnShape a, float scale_log2) {
+#if KR_WGMMA_CODE
     extern __shared__ unsigned char smem_raw_wg[];
     unsigned char *ring = smem_aligned_1k(smem_raw_wg);
     constexpr int HD = 64, nthreads = WG_THREADS * WGF_WGS;
@@ -637,6 +640,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGF_WGS) flash_fwd_wgmma_kernel(co
         if (row0 < T) lse[((size_t)b * T + row0) * a.H + h] = (mrow[0] + log2f(l0)) * LN2;
         if (row1 < T) lse[((size_t)b * T + row1) * a.H + h] = (mrow[1] + log2f(l1)) * LN2;
     }
+#endif
 }
 
 /* The score-side products of a backward step, on one stage: s = As . tile0^T and dp = Adp .
@@ -683,6 +687,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(con
                                                                             const bf16 *dout, const float *lse,
                                                                             float *dsum, bf16 *dqkv, AttnShape a,
                                                                             float scale) {
+#if KR_WGMMA_CODE
     extern __shared__ unsigned char smem_raw_wg[];
     unsigned char *ring = smem_aligned_1k(smem_raw_wg);
     constexpr int HD = 64, nthreads = WG_THREADS * WGB_WGS;
@@ -734,6 +739,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(con
     wg_pipeline(n, q0 / FA_ROWS, n, fetch, issue_scores, issue_dq, to_ds, convert);
     wg_settle(acc);
     store_acc_rows(dqkv + (size_t)b * T * stride + h * HD, stride, warp_row0, T, acc, scale, scale);
+#endif
 }
 
 /* dk and dv for WGB_WGS neighbouring 64-row key tiles of one kv head (a warpgroup each), over
@@ -743,6 +749,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS) flash_dq_wgmma_kernel(con
 __global__ void __launch_bounds__(WG_THREADS *WGB_WGS, 2 / WGB_WGS) flash_dkv_wgmma_kernel(const bf16 *qkv, const bf16 *dout,
                                                                              const float *lse, const float *dsum,
                                                                              bf16 *dqkv, AttnShape a, float scale) {
+#if KR_WGMMA_CODE
     extern __shared__ unsigned char smem_raw_wg[];
     unsigned char *ring = smem_aligned_1k(smem_raw_wg);
     float *sL = (float *)(ring + WG_STAGES * WG_STAGE_BYTES), *sD = sL + WG_STAGES * FA_ROWS;
@@ -824,6 +831,7 @@ __global__ void __launch_bounds__(WG_THREADS *WGB_WGS, 2 / WGB_WGS) flash_dkv_wg
     bf16 *gdk = dqkv + (size_t)b * T * stride + (a.H + kvh) * HD, *gdv = gdk + a.KV * HD;
     store_acc_rows(gdk, stride, warp_key0, T, dk, scale, scale);
     store_acc_rows(gdv, stride, warp_key0, T, dv, 1.f, 1.f);
+#endif
 }
 
 static int flash_fwd_wgmma(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s) {
@@ -862,17 +870,52 @@ int k_flash_bwd_mma(const bf16 *qkv, const bf16 *o, const bf16 *dout, const floa
     return flash_bwd<64>(qkv, o, dout, lse, dsum, dqkv, a, s);
 }
 
-/* Which flash kernels the dispatch uses: KRLLM_FLASH_KERNELS=wgmma (the default) or mma. Read
- * once per process; any other value is an error rather than a silent fallback. */
-enum { FLASH_WGMMA, FLASH_MMA, FLASH_BAD };
+/* 1 in the code built for sm_90a, 0 in the rest: read back from the module loaded for a device,
+ * it tells whether that device runs the wgmma kernels or their empty stand-ins. */
+__device__ const int wgmma_code_loaded = KR_WGMMA_CODE;
+
+#define FLASH_MAX_DEVICES 64
+
+int flash_wgmma_available(bool *yes) {
+    /* per device, read once (threads driving different GPUs may ask at the same time; a repeated
+     * read is harmless): 0 unknown, 1 no, 2 yes */
+    static std::atomic<int> known[FLASH_MAX_DEVICES];
+    int dev = 0;
+    CU_TRY(cudaGetDevice(&dev));
+    int k = dev < FLASH_MAX_DEVICES ? known[dev].load() : 0;
+    if (k == 0) {
+        int flag = 0;
+        CU_TRY(cudaMemcpyFromSymbol(&flag, wgmma_code_loaded, sizeof flag));
+        k = flag ? 2 : 1;
+        if (dev < FLASH_MAX_DEVICES) known[dev].store(k);
+    }
+    *yes = k == 2;
+    return 0;
+}
+
+/* Which flash kernels the dispatch uses: the wgmma ones where the code loaded for the GPU has
+ * them (Hopper), else the mma.sync ones. KRLLM_FLASH_KERNELS=mma or wgmma picks one (read once per
+ * process); any other value, or wgmma where there are none, is an error rather than a fallback. */
+enum { FLASH_AUTO, FLASH_WGMMA, FLASH_MMA, FLASH_BAD };
 static int flash_choice(void) {
     /* read once, thread-safely (one thread per GPU when training on several) */
-    static const int choice = [] {
+    static const int asked = [] {
         const char *e = getenv("KRLLM_FLASH_KERNELS");
-        return !e || !strcmp(e, "wgmma") ? FLASH_WGMMA : !strcmp(e, "mma") ? FLASH_MMA : FLASH_BAD;
+        return !e ? FLASH_AUTO : !strcmp(e, "wgmma") ? FLASH_WGMMA : !strcmp(e, "mma") ? FLASH_MMA : FLASH_BAD;
     }();
-    if (choice == FLASH_BAD) kr_error("KRLLM_FLASH_KERNELS=%s: use wgmma or mma, or leave it unset", getenv("KRLLM_FLASH_KERNELS"));
-    return choice;
+    if (asked == FLASH_BAD)
+        return kr_error("KRLLM_FLASH_KERNELS=%s: use wgmma or mma, or leave it unset", getenv("KRLLM_FLASH_KERNELS")),
+               FLASH_BAD;
+    if (asked == FLASH_MMA) return FLASH_MMA;
+    bool wgmma = false;
+    if (flash_wgmma_available(&wgmma) != 0) return FLASH_BAD;
+    if (wgmma) return FLASH_WGMMA;
+    if (asked == FLASH_WGMMA)
+        return kr_error("KRLLM_FLASH_KERNELS=wgmma, but the code loaded for this GPU has no wgmma kernels: they "
+                        "need a Hopper GPU (H100, H200) and a build whose CUDA_ARCHS include 90a; use mma or "
+                        "leave it unset"),
+               FLASH_BAD;
+    return FLASH_MMA;
 }
 
 template <> int k_attention_fwd<bf16>(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s) {

@@ -204,10 +204,25 @@ static int allocate(CudaImpl *c) {
     return 0;
 }
 
+/* The kernels need Ampere or later (bf16 tensor cores, cp.async), and code in this build that
+ * runs on the GPU; both are checked before anything is allocated, with what to do instead. */
+static int check_device(void) {
+    int dev = 0;
+    cudaDeviceProp p;
+    CU_TRY(cudaGetDevice(&dev));
+    CU_TRY(cudaGetDeviceProperties(&p, dev));
+    if (p.major < 8)
+        return kr_error("cuda: GPU %d (%s) has compute capability %d.%d, and the CUDA backend needs 8.0 or newer "
+                        "(Ampere, such as an A100 or an RTX 30xx, or later); use --device cpu",
+                        dev, p.name, p.major, p.minor);
+    return k_code_for_device();
+}
+
 static int cuda_create(Backend *be, const ModelConfig *cfg, const BackendOptions *opt) {
     if (opt->batch_size < 1 || opt->seq_len < 1) return kr_error("cuda backend: batch_size and seq_len must be >= 1");
     if (opt->seq_len > cfg->max_seq_len)
         return kr_error("cuda backend: seq_len %d exceeds the model's max_seq_len %d", opt->seq_len, cfg->max_seq_len);
+    TRY(check_device());
     CudaImpl *c = (CudaImpl *)calloc(1, sizeof *c);
     if (!c) return kr_error("out of memory");
     be->impl = c;

@@ -44,6 +44,9 @@ int k_cross_entropy(T *logits, const int32_t *targets, float *loss, int rows, in
 template <typename T> int k_convert(const float *in, T *out, size_t n, cudaStream_t s);
 template <typename T> int k_to_float(const T *in, float *out, size_t n, cudaStream_t s);
 
+/* 0 when this build has code that runs on the current GPU; else an error that says how to rebuild. */
+int k_code_for_device(void);
+
 /* out[0] = sum of x[0..n) (deterministic). */
 int k_sum(const float *x, size_t n, float *out, float *partial, cudaStream_t s);
 /* out[0] = sum of x^2 (deterministic); partial holds REDUCE_BLOCKS floats. */
@@ -64,12 +67,15 @@ template <typename T> int k_attention_fwd(const T *qkv, T *o, float *lse, AttnSh
 template <typename T>
 int k_attention_bwd(const T *qkv, const T *o, const T *dout, const float *lse, float *dsum, T *dqkv, AttnShape a,
                     cudaStream_t s);
-/* Head-size-64 flash attention on the warp-level mma.sync tensor-core instructions: the
- * dispatch's Hopper wgmma kernels are checked and timed against them, and
- * KRLLM_FLASH_KERNELS=mma makes the dispatch use them (to compare whole training steps). */
+/* Head-size-64 flash attention on the warp-level mma.sync tensor-core instructions (sm_80 and
+ * later): the dispatch uses them on GPUs without wgmma code, the Hopper wgmma kernels are checked
+ * and timed against them, and KRLLM_FLASH_KERNELS=mma makes the dispatch use them everywhere. */
 int k_flash_fwd_mma(const bf16 *qkv, bf16 *o, float *lse, AttnShape a, cudaStream_t s);
 int k_flash_bwd_mma(const bf16 *qkv, const bf16 *o, const bf16 *dout, const float *lse, float *dsum, bf16 *dqkv,
                     AttnShape a, cudaStream_t s);
+/* Whether the code loaded for the current GPU has the Hopper wgmma flash kernels (built for
+ * sm_90a and running on one), which the dispatch then uses. */
+int flash_wgmma_available(bool *yes);
 /* The portable kernels (any head size up to 256, fp32 arithmetic); the checks compare the fast path with them. */
 template <typename T> int k_attention_fwd_simple(const T *qkv, T *o, float *lse, AttnShape a, cudaStream_t s);
 /* dsum[row, h] = dot(dout, o) over the head: the softmax backward's row term. */

@@ -283,12 +283,23 @@ __global__ void __launch_bounds__(32 * RN_BWD_WARPS, NV <= 8 ? 2 : 1) rmsnorm_bw
     }
 }
 
-__global__ void sum_chunks_kernel(const float *partial, float *dg, int d, int nchunks) {
-    int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= d) return;
+/* dg[j] += the sum over chunks of partial[c, j]. A block takes 32 columns; each of its warps sums
+ * every SUM_SPLIT-th chunk in order, then the first warp adds the warps' sums in order (so the
+ * result is reproducible), keeping 8 loads per thread in flight instead of one chain of them. */
+#define SUM_SPLIT 8
+__global__ void __launch_bounds__(32 * SUM_SPLIT) sum_chunks_kernel(const float *partial, float *dg, int d, int nchunks) {
+    __shared__ float part[SUM_SPLIT][32];
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, j = blockIdx.x * 32 + lane;
     float acc = 0.f;
-    for (int c = 0; c < nchunks; c++) acc += partial[(size_t)c * d + j];
-    dg[j] += acc;
+    if (j < d)
+        for (int c = w; c < nchunks; c += SUM_SPLIT) acc += partial[(size_t)c * d + j];
+    part[w][lane] = acc;
+    __syncthreads();
+    if (w == 0 && j < d) {
+        float t = 0.f;
+        for (int k = 0; k < SUM_SPLIT; k++) t += part[k][lane];
+        dg[j] += t;
+    }
 }
 
 template <typename T>
@@ -331,7 +342,7 @@ int k_rmsnorm_bwd(const T *dout, const float *x, const float *rstd, const float 
         else rmsnorm_bwd_kernel<T><<<cdiv(N, 8), 256, 0, s>>>(dout, x, rstd, g, dx, dx_act, N, d);
         CU_LAUNCHED();
     }
-    sum_chunks_kernel<<<cdiv(d, 128), 128, 0, s>>>(partial, dg, d, nchunks);
+    sum_chunks_kernel<<<cdiv(d, 32), 32 * SUM_SPLIT, 0, s>>>(partial, dg, d, nchunks);
     CU_LAUNCHED();
     return 0;
 }
@@ -339,17 +350,15 @@ int k_rmsnorm_bwd(const T *dout, const float *x, const float *rstd, const float 
 /* ---- RoPE on interleaved pairs ---- */
 
 /* Each thread rotates P consecutive pairs (16 bytes when P = 8 / sizeof(T)). */
+/* (32-bit index arithmetic: the caller checks that the thread count fits, and 64-bit divisions
+ * would cost more instructions than the 16 bytes each thread moves) */
 template <typename T, int P>
 __global__ void rope_kernel(T *qkv, const float2 *cs, int N, int seq, int heads, int stride, int hd, int inverse) {
-    int half = hd / 2, groups = half / P;
-    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (i >= (size_t)N * heads * groups) return;
-    int p0 = (int)(i % groups) * P;
-    size_t rh = i / groups;
-    int h = rh % heads;
-    size_t row = rh / heads;
+    unsigned half = hd / 2, groups = half / P, i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (unsigned)N * heads * groups) return;
+    unsigned p0 = i % groups * P, rh = i / groups, h = rh % heads, row = rh / heads;
     const float2 *c = cs + (row % seq) * half + p0;
-    T *x = qkv + row * stride + (size_t)h * hd + 2 * p0;
+    T *x = qkv + (size_t)row * stride + h * hd + 2 * p0;
     T v[2 * P];
     if constexpr (2 * P * sizeof(T) == 16) *(Vec16<T> *)v = *(const Vec16<T> *)x;
     else
@@ -370,6 +379,8 @@ template <typename T>
 int k_rope(T *qkv, const float2 *cs, int N, int seq, int H, int KV, int hd, int inverse, cudaStream_t s) {
     int heads = H + KV, stride = (H + 2 * KV) * hd; /* q heads then k heads are adjacent in each row */
     constexpr int P = 8 / sizeof(T);
+    if ((size_t)N * heads * (hd / 2) >= (1ull << 32))
+        return kr_error("rope: %d rows of %d heads exceed the kernel's 32-bit indexing; use a smaller batch", N, heads);
     if ((hd / 2) % P == 0)
         rope_kernel<T, P><<<cdiv((size_t)N * heads * (hd / 2) / P, 256), 256, 0, s>>>(qkv, cs, N, seq, heads, stride, hd, inverse);
     else
@@ -485,6 +496,22 @@ static int reduce(const float *x, size_t n, float *out, float *partial, int squa
 int k_sum(const float *x, size_t n, float *out, float *partial, cudaStream_t s) { return reduce(x, n, out, partial, 0, s); }
 int k_sumsq(const float *x, size_t n, float *out, float *partial, cudaStream_t s) {
     return reduce(x, n, out, partial, 1, s);
+}
+
+/* ---- whether this build has code for the current GPU ---- */
+
+int k_code_for_device(void) {
+    cudaFuncAttributes fa;
+    cudaError_t e = cudaFuncGetAttributes(&fa, partial_sum_kernel);
+    if (e == cudaSuccess) return 0;
+    cudaGetLastError(); /* not sticky, but leave nothing behind for the next check */
+    int dev = 0;
+    cudaDeviceProp p;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&p, dev) != cudaSuccess)
+        return kr_error("cuda: %s", cudaGetErrorString(e));
+    return kr_error("cuda: this build has no code for GPU %d (%s, compute capability %d.%d): %s; rebuild with "
+                    "`make clean; make CUDA_ARCHS=%d%d`, or keep the default CUDA_PTX=80",
+                    dev, p.name, p.major, p.minor, cudaGetErrorString(e), p.major, p.minor);
 }
 
 /* ---- AdamW (decoupled weight decay, bias-corrected as torch.optim.AdamW) ---- */

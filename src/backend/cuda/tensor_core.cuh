@@ -1,5 +1,5 @@
 /* Tensor-core building blocks shared by the flash attention kernels and their checks:
- * cp.async copies, bf16 packing, and Hopper warpgroup MMA (wgmma.mma_async, sm_90a).
+ * cp.async copies, bf16 packing, and Hopper warpgroup MMA (wgmma.mma_async, sm_90a only).
  *
  * wgmma here: a warpgroup (4 consecutive warps, 128 threads) computes a 64 x 64 fp32 product
  * whose A operand sits in registers and whose B operand is a 64 x 64 bf16 tile in shared memory,
@@ -56,6 +56,15 @@ __device__ __forceinline__ void cp_async4(void *smem, const void *gmem, bool val
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+/* wgmma exists only in code built for sm_90a (Hopper). Kernels that use it compile to empty
+ * bodies elsewhere (Ampere, Ada, the portable PTX): their bodies sit under #if KR_WGMMA_CODE,
+ * and the dispatch asks flash_wgmma_available() before launching one. */
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define KR_WGMMA_CODE 1
+#else
+#define KR_WGMMA_CODE 0
+#endif
 
 #define WG_THREADS 128
 #define WG_ROWS 64
