@@ -776,6 +776,28 @@ static void check_data_parallel(int mp, int gpus) {
     for (int g = 1; g < gpus; g++) differ |= memcmp(logits[1].data(), logits[1].data() + g * part, part * 4) != 0;
     snprintf(what, sizeof what, "%s %d GPUs: replicas identical after 10 steps", mode, gpus);
     expect(what, differ, 0);
+    /* each GPU held and updated one slice of the moments: gathered, they are the one-GPU run's */
+    std::vector<float> m[2], v[2];
+    for (int k = 0; k < 2; k++) {
+        m[k].assign(P, NAN); /* a slice no GPU gave out stays NaN and fails the check */
+        v[k].assign(P, NAN);
+        OK(bes[k]->ops->get_opt_state(bes[k], m[k].data(), v[k].data()));
+    }
+    worst = std::max(worst_tensor_err(&one.layout, m[1], m[0], &worst_name),
+                     worst_tensor_err(&one.layout, v[1], v[0], &worst_name));
+    snprintf(what, sizeof what, "%s %d GPUs vs 1: AdamW moments after 10 steps", mode, gpus);
+    expect(what, worst, mp ? 5e-2 : 1e-3);
+    /* and held only that slice: against one GPU with the same share of the batch, a GPU holds
+     * the two moments of P - P/gpus fewer parameters (and a little padding of the others) */
+    Backend share_one;
+    make_backend(&share_one, "cuda", &cfg, B / gpus, T, mp, 0, 1);
+    size_t slice = (P + gpus - 1) / gpus;
+    int64_t expected = 8 * (int64_t)(P - slice) - 8 * (int64_t)(slice * gpus - P);
+    int64_t saved = share_one.ops->memory_in_use(&share_one) - many.ops->memory_in_use(&many);
+    snprintf(what, sizeof what, "%s %d GPUs: moments of 1/%d of the parameters per GPU (bytes saved)", mode, gpus, gpus);
+    expect(what, (double)llabs(saved - expected), 0);
+    if (saved != expected) printf("      saved %lld bytes, expected %lld\n", (long long)saved, (long long)expected);
+    backend_destroy(&share_one);
     backend_destroy(&one);
     backend_destroy(&many);
 }

@@ -1,7 +1,10 @@
 /* The CUDA backend on one GPU (the device current when it is created): a Llama decoder's
  * forward, backward and AdamW step. data_parallel.cu spreads micro-batches over several of these.
  * Parameters, gradients and AdamW moments are flat fp32 device buffers in the layout of
- * model/params.h (so data-parallel training averages the gradients as one plain array). In mixed
+ * model/params.h (so data-parallel training averages the gradients as one plain array). A
+ * replica of data-parallel training owns a slice of the optimizer (CudaOptShard): the moments of
+ * its slice only, and the update of those parameters; its parameter and gradient buffers are
+ * padded so that the slices line up for NCCL's in-place collectives. In mixed
  * precision a bf16 copy of the parameters feeds the matrix products and activations are bf16;
  * the residual stream, norms, softmax statistics and every reduction stay fp32. */
 #include <stdlib.h>
@@ -30,6 +33,7 @@ typedef struct {
     int B, T, N, d, H, KV, hd, F, V, L, qkv_w;
     float eps;
     size_t nparams, act_size;
+    CudaOptShard shard; /* the slice of the parameters whose moments this GPU holds and updates */
     const ParamLayout *layout;
     cudaStream_t stream;
     GemmCtx *gemm;
@@ -158,16 +162,19 @@ static int upload_rope_table(CudaImpl *c, const ModelConfig *cfg) {
     return rc;
 }
 
+static size_t shard_len(const CudaImpl *c) { return c->shard.end - c->shard.begin; }
+
 static int allocate(CudaImpl *c) {
-    size_t P = c->nparams, N = c->N, s = c->act_size;
-    DALLOC(c, c->params, P * 4);
-    DALLOC(c, c->grads, P * 4);
-    DALLOC(c, c->m, P * 4);
-    DALLOC(c, c->v, P * 4);
+    size_t P = c->nparams, padded = c->shard.padded, S = shard_len(c), N = c->N, s = c->act_size;
+    DALLOC(c, c->params, padded * 4);
+    DALLOC(c, c->grads, padded * 4);
+    DALLOC(c, c->m, S * 4);
+    DALLOC(c, c->v, S * 4);
     if (c->mp) DALLOC(c, c->wbf, P * 2);
-    CU_TRY(cudaMemsetAsync(c->grads, 0, P * 4, c->stream));
-    CU_TRY(cudaMemsetAsync(c->m, 0, P * 4, c->stream));
-    CU_TRY(cudaMemsetAsync(c->v, 0, P * 4, c->stream));
+    CU_TRY(cudaMemsetAsync(c->params, 0, padded * 4, c->stream)); /* the padding stays zero */
+    CU_TRY(cudaMemsetAsync(c->grads, 0, padded * 4, c->stream));
+    CU_TRY(cudaMemsetAsync(c->m, 0, S * 4, c->stream));
+    CU_TRY(cudaMemsetAsync(c->v, 0, S * 4, c->stream));
     int nsets = c->recompute ? 1 : c->L;
     c->acts = (LayerActs *)calloc(c->L, sizeof *c->acts);
     c->x_in = (float **)calloc(c->L + 1, sizeof *c->x_in);
@@ -218,7 +225,8 @@ static int check_device(void) {
     return k_code_for_device();
 }
 
-static int cuda_create(Backend *be, const ModelConfig *cfg, const BackendOptions *opt) {
+extern "C" int cuda_gpu_create(Backend *be, const ModelConfig *cfg, const BackendOptions *opt,
+                               const CudaOptShard *shard) {
     if (opt->batch_size < 1 || opt->seq_len < 1) return kr_error("cuda backend: batch_size and seq_len must be >= 1");
     if (opt->seq_len > cfg->max_seq_len)
         return kr_error("cuda backend: seq_len %d exceeds the model's max_seq_len %d", opt->seq_len, cfg->max_seq_len);
@@ -242,6 +250,13 @@ static int cuda_create(Backend *be, const ModelConfig *cfg, const BackendOptions
     c->eps = cfg->rms_norm_eps;
     c->nparams = be->layout.num_params;
     c->layout = &be->layout;
+    CudaOptShard whole = {0, c->nparams, c->nparams};
+    c->shard = shard ? *shard : whole;
+    if (c->shard.begin > c->shard.end || c->shard.end > c->nparams || c->shard.padded < c->nparams) {
+        cuda_destroy(be);
+        return kr_error("cuda backend: bad optimizer slice [%zu, %zu) of %zu parameters", c->shard.begin,
+                        c->shard.end, be->layout.num_params);
+    }
     c->act_size = c->mp ? 2 : 4;
     if (cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking) != cudaSuccess ||
         gemm_create(&c->gemm, c->stream) != 0 || allocate(c) != 0 || upload_rope_table(c, cfg) != 0) {
@@ -251,6 +266,10 @@ static int cuda_create(Backend *be, const ModelConfig *cfg, const BackendOptions
         return kr_error("%s", msg);
     }
     return 0;
+}
+
+static int cuda_create(Backend *be, const ModelConfig *cfg, const BackendOptions *opt) {
+    return cuda_gpu_create(be, cfg, opt, NULL);
 }
 
 /* ---- parameters and optimizer state ---- */
@@ -270,43 +289,54 @@ static int cuda_get_params(Backend *be, float *params) {
     return 0;
 }
 
+/* The optimizer state and gradients cross the boundary for this GPU's slice only, at the slice's
+ * place in the full host arrays (the whole of them when the GPU holds the whole optimizer). */
 static int cuda_set_opt_state(Backend *be, const float *m, const float *v) {
     CudaImpl *c = impl_of(be);
-    TRY(copy_sync(c, c->m, m, c->nparams * 4, cudaMemcpyHostToDevice));
-    TRY(copy_sync(c, c->v, v, c->nparams * 4, cudaMemcpyHostToDevice));
+    size_t b = c->shard.begin;
+    TRY(copy_sync(c, c->m, m + b, shard_len(c) * 4, cudaMemcpyHostToDevice));
+    TRY(copy_sync(c, c->v, v + b, shard_len(c) * 4, cudaMemcpyHostToDevice));
     return 0;
 }
 
 static int cuda_get_opt_state(Backend *be, float *m, float *v) {
     CudaImpl *c = impl_of(be);
-    TRY(copy_sync(c, m, c->m, c->nparams * 4, cudaMemcpyDeviceToHost));
-    TRY(copy_sync(c, v, c->v, c->nparams * 4, cudaMemcpyDeviceToHost));
+    size_t b = c->shard.begin;
+    TRY(copy_sync(c, m + b, c->m, shard_len(c) * 4, cudaMemcpyDeviceToHost));
+    TRY(copy_sync(c, v + b, c->v, shard_len(c) * 4, cudaMemcpyDeviceToHost));
     return 0;
 }
 
 static int cuda_zero_grad(Backend *be) {
     CudaImpl *c = impl_of(be);
-    CU_TRY(cudaMemsetAsync(c->grads, 0, c->nparams * 4, c->stream));
+    CU_TRY(cudaMemsetAsync(c->grads, 0, c->shard.padded * 4, c->stream));
     return 0;
 }
 
 static int cuda_get_grads(Backend *be, float *grads) {
     CudaImpl *c = impl_of(be);
-    TRY(copy_sync(c, grads, c->grads, c->nparams * 4, cudaMemcpyDeviceToHost));
+    size_t b = c->shard.begin;
+    TRY(copy_sync(c, grads + b, c->grads + b, shard_len(c) * 4, cudaMemcpyDeviceToHost));
+    return 0;
+}
+
+extern "C" int cuda_gpu_grad_sumsq(Backend *be, float *sumsq) {
+    CudaImpl *c = impl_of(be);
+    TRY(k_sumsq(c->grads + c->shard.begin, shard_len(c), c->scalars, c->partial, c->stream));
+    CU_TRY(cudaMemcpyAsync(sumsq, c->scalars, 4, cudaMemcpyDeviceToHost, c->stream));
+    CU_TRY(cudaStreamSynchronize(c->stream));
     return 0;
 }
 
 static int cuda_grad_norm(Backend *be, float *norm) {
-    CudaImpl *c = impl_of(be);
-    TRY(k_sumsq(c->grads, c->nparams, c->scalars, c->partial, c->stream));
     float ss;
-    CU_TRY(cudaMemcpyAsync(&ss, c->scalars, 4, cudaMemcpyDeviceToHost, c->stream));
-    CU_TRY(cudaStreamSynchronize(c->stream));
+    TRY(cuda_gpu_grad_sumsq(be, &ss));
     *norm = sqrtf(ss);
     return 0;
 }
 
-/* One launch per run of tensors that share the weight-decay decision. */
+/* AdamW over this GPU's slice: one launch per run of tensors that share the weight-decay
+ * decision, cut to the slice. */
 static int cuda_adamw_step(Backend *be, const AdamWStep *s) {
     CudaImpl *c = impl_of(be);
     const ParamLayout *lay = c->layout;
@@ -320,11 +350,21 @@ static int cuda_adamw_step(Backend *be, const AdamWStep *s) {
             end = lay->tensors[j].offset + param_numel(&lay->tensors[j]);
             j++;
         }
-        TRY(k_adamw(c->params + start, c->grads + start, c->m + start, c->v + start, c->wbf ? c->wbf + start : NULL,
+        i = j;
+        start = start > c->shard.begin ? start : c->shard.begin;
+        end = end < c->shard.end ? end : c->shard.end;
+        if (start >= end) continue;
+        size_t ms = start - c->shard.begin; /* the moments hold the slice only */
+        TRY(k_adamw(c->params + start, c->grads + start, c->m + ms, c->v + ms, c->wbf ? c->wbf + start : NULL,
                     end - start, s->lr, s->beta1, s->beta2, s->eps, decay ? s->weight_decay : 0.f, (float)bc1,
                     (float)bc2, s->grad_scale, c->stream));
-        i = j;
     }
+    return 0;
+}
+
+extern "C" int cuda_gpu_params_gathered(Backend *be) {
+    CudaImpl *c = impl_of(be);
+    if (c->mp) TRY(k_convert<bf16>(c->params, c->wbf, c->nparams, c->stream));
     return 0;
 }
 
@@ -535,10 +575,10 @@ static int cuda_get_logits(Backend *be, float *logits) {
     return c->mp ? logits_t<bf16>(c, logits) : logits_t<float>(c, logits);
 }
 
-extern "C" void cuda_gpu_grads(Backend *be, float **grads, size_t *count, cudaStream_t *stream) {
+extern "C" void cuda_gpu_buffers(Backend *be, float **params, float **grads, cudaStream_t *stream) {
     CudaImpl *c = impl_of(be);
+    *params = c->params;
     *grads = c->grads;
-    *count = c->nparams;
     *stream = c->stream;
 }
 

@@ -1,12 +1,15 @@
 /* The CUDA backend as the trainer sees it: one GPU, or data parallelism over several GPUs of
- * one host (BackendOptions.num_gpus). Each GPU holds a whole replica (cuda_gpu_ops) and takes an
- * equal share of every micro-batch's sequences. Gradients are averaged across the GPUs through
- * NCCL once per optimizer step, when the norm, the gradients or the update first need them, so
- * accumulation steps cost no communication; every replica then applies the same AdamW update to
- * the same averaged gradients, so the parameters stay identical without being broadcast. A run
- * on N GPUs trains the same model as on one: the same batch, hyper-parameters and checkpoints.
- * (Averaging each layer's gradients on a second stream while the backward runs was measured
- * slower: the all-reduce kernels take multiprocessors and power from the backward's.) */
+ * one host (BackendOptions.num_gpus). Each GPU holds a replica of the model (cuda_gpu_ops) and
+ * takes an equal share of every micro-batch's sequences. The optimizer is sharded: GPU i holds
+ * the AdamW moments of the i-th slice of the flat parameters only. Once per optimizer step, when
+ * the norm, the gradients or the update first need them, the gradients are averaged and
+ * scattered through NCCL (each GPU receives the average of its slice), so accumulation steps
+ * cost no communication; each GPU updates its slice, and the updated slices are gathered back
+ * into every replica. That moves as many bytes as averaging every gradient everywhere, while
+ * each GPU keeps and updates 1/N of the moments. A run on N GPUs trains the same model as on
+ * one: the same batch, hyper-parameters and checkpoints. (Averaging each layer's gradients on a
+ * second stream while the backward runs was measured slower: the collective kernels take
+ * multiprocessors and power from the backward's.) */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,7 @@ typedef struct {
     int n;              /* GPUs */
     Backend *gpus;      /* n one-GPU backends; gpus[i] lives on device i */
     size_t rows_tokens; /* tokens of one GPU's share of a micro-batch */
+    size_t slice;       /* parameters per optimizer slice: GPU i owns [i * slice, (i + 1) * slice) */
     NcclLib nccl;
     NcclComm *comms;
     int grads_pending;  /* gradients accumulated since they were last averaged */
@@ -56,7 +60,7 @@ static void *worker_main(void *p) {
 }
 
 /* GPU 0's replica, with its device made current in the caller's thread: the one that gives
- * out parameters, optimizer state and (averaged) gradients, alike on every GPU. */
+ * out the parameters, alike on every GPU. */
 static int first_gpu(DataParallel *dp, Backend **gpu) {
     CU_TRY(cudaSetDevice(0));
     *gpu = &dp->gpus[0];
@@ -92,23 +96,36 @@ static int on_each_gpu(DataParallel *dp, GpuJob job, void *arg) {
         if (r_ != NCCL_OK) return kr_error("nccl: %s failed: %s", #call, (dp)->nccl.error_string(r_)); \
     } while (0)
 
-/* Averages the replicas' gradients in place (one all-reduce per GPU, issued as a group on each
- * GPU's own stream, so whatever runs next on that stream sees the average). */
-static int average_grads(DataParallel *dp) {
-    if (dp->n == 1 || !dp->grads_pending) return 0;
+/* One collective over every GPU, issued as a group, each part on its GPU's own stream (so
+ * whatever runs next on that stream sees the result). SCATTER: the average of the gradients of
+ * GPU i's slice lands in that slice of its gradient buffer. GATHER: every GPU's slice of the
+ * parameters is copied into every replica. */
+enum { SCATTER_GRADS, GATHER_PARAMS };
+
+static int collective(DataParallel *dp, int what) {
     NCCL_TRY(dp, dp->nccl.group_start());
     for (int i = 0; i < dp->n; i++) {
-        float *g;
-        size_t count;
+        float *params, *grads;
         cudaStream_t s;
-        cuda_gpu_grads(&dp->gpus[i], &g, &count, &s);
-        NcclResult r = dp->nccl.all_reduce(g, g, count, NCCL_FLOAT32, NCCL_AVG, dp->comms[i], s);
+        cuda_gpu_buffers(&dp->gpus[i], &params, &grads, &s);
+        NcclResult r = what == SCATTER_GRADS
+                           ? dp->nccl.reduce_scatter(grads, grads + i * dp->slice, dp->slice, NCCL_FLOAT32, NCCL_AVG,
+                                                     dp->comms[i], s)
+                           : dp->nccl.all_gather(params + i * dp->slice, params, dp->slice, NCCL_FLOAT32, dp->comms[i], s);
         if (r != NCCL_OK) {
             dp->nccl.group_end();
-            return kr_error("nccl: all-reduce of the gradients on GPU %d failed: %s", i, dp->nccl.error_string(r));
+            return kr_error("nccl: %s on GPU %d failed: %s",
+                            what == SCATTER_GRADS ? "averaging the gradients" : "gathering the parameters", i,
+                            dp->nccl.error_string(r));
         }
     }
     NCCL_TRY(dp, dp->nccl.group_end());
+    return 0;
+}
+
+static int average_grads(DataParallel *dp) {
+    if (dp->n == 1 || !dp->grads_pending) return 0;
+    TRY(collective(dp, SCATTER_GRADS));
     dp->grads_pending = 0;
     return 0;
 }
@@ -119,16 +136,19 @@ typedef struct {
     const ModelConfig *cfg;
     BackendOptions opt;
     const ParamLayout *layout;
+    size_t slice;
+    int n;
 } CreateArgs;
 
 static int create_job(Backend *gpu, int i, void *arg) {
-    (void)i;
     CreateArgs *a = (CreateArgs *)arg;
     gpu->cfg = *a->cfg;
     gpu->opt = a->opt;
     gpu->layout = *a->layout; /* shared with the front; only the front frees it */
     gpu->ops = &cuda_gpu_ops;
-    return cuda_gpu_ops.create(gpu, a->cfg, &a->opt);
+    size_t P = a->layout->num_params, begin = i * a->slice, end = begin + a->slice;
+    CudaOptShard shard = {begin < P ? begin : P, end < P ? end : P, a->slice * a->n};
+    return cuda_gpu_create(gpu, a->cfg, &a->opt, &shard);
 }
 
 static int destroy_job(Backend *gpu, int i, void *arg) {
@@ -179,7 +199,8 @@ static int dp_create(Backend *be, const ModelConfig *cfg, const BackendOptions *
     be->impl = dp;
     dp->n = n;
     dp->gpus = (Backend *)calloc(n, sizeof *dp->gpus);
-    CreateArgs args = {cfg, *opt, &be->layout};
+    dp->slice = (be->layout.num_params + n - 1) / n;
+    CreateArgs args = {cfg, *opt, &be->layout, dp->slice, n};
     args.opt.batch_size = opt->batch_size / n;
     args.opt.num_gpus = 1;
     dp->rows_tokens = (size_t)args.opt.batch_size * opt->seq_len;
@@ -195,11 +216,15 @@ static int dp_create(Backend *be, const ModelConfig *cfg, const BackendOptions *
     return 0;
 }
 
-/* ---- parameters and optimizer state: every replica takes them in, GPU 0 gives them out ---- */
+/* ---- parameters and optimizer state: every replica takes in the parameters and GPU 0 gives
+ * them out; each GPU takes in and gives out its slice of the optimizer state and gradients ---- */
 
 typedef struct {
     const float *a, *b;
 } HostIn;
+typedef struct {
+    float *a, *b;
+} HostOut;
 
 static int set_params_job(Backend *gpu, int i, void *arg) {
     (void)i;
@@ -229,10 +254,14 @@ static int dp_set_opt_state(Backend *be, const float *m, const float *v) {
     HostIn h = {m, v};
     return on_each_gpu(dp_of(be), set_opt_job, &h);
 }
+static int get_opt_job(Backend *gpu, int i, void *arg) {
+    (void)i;
+    HostOut *h = (HostOut *)arg;
+    return cuda_gpu_ops.get_opt_state(gpu, h->a, h->b);
+}
 static int dp_get_opt_state(Backend *be, float *m, float *v) {
-    Backend *gpu = NULL;
-    TRY(first_gpu(dp_of(be), &gpu));
-    return cuda_gpu_ops.get_opt_state(gpu, m, v);
+    HostOut h = {m, v};
+    return on_each_gpu(dp_of(be), get_opt_job, &h);
 }
 static int dp_zero_grad(Backend *be) {
     DataParallel *dp = dp_of(be);
@@ -240,12 +269,15 @@ static int dp_zero_grad(Backend *be) {
     dp->grads_pending = 0;
     return 0;
 }
+static int get_grads_job(Backend *gpu, int i, void *arg) {
+    (void)i;
+    return cuda_gpu_ops.get_grads(gpu, ((HostOut *)arg)->a);
+}
 static int dp_get_grads(Backend *be, float *grads) {
     DataParallel *dp = dp_of(be);
     TRY(average_grads(dp));
-    Backend *gpu = NULL;
-    TRY(first_gpu(dp, &gpu));
-    return cuda_gpu_ops.get_grads(gpu, grads);
+    HostOut h = {grads, NULL};
+    return on_each_gpu(dp, get_grads_job, &h);
 }
 
 /* ---- passes over a micro-batch: GPU i takes sequences [i * B/n, (i + 1) * B/n) ---- */
@@ -313,22 +345,36 @@ static int adamw_job(Backend *gpu, int i, void *arg) {
     (void)i;
     return cuda_gpu_ops.adamw_step(gpu, (const AdamWStep *)arg);
 }
+static int gathered_job(Backend *gpu, int i, void *arg) {
+    (void)i;
+    (void)arg;
+    return cuda_gpu_params_gathered(gpu);
+}
+static int sumsq_job(Backend *gpu, int i, void *arg) {
+    return cuda_gpu_grad_sumsq(gpu, &((float *)arg)[i]);
+}
 
 static int dp_grad_norm(Backend *be, float *norm) {
     DataParallel *dp = dp_of(be);
     TRY(average_grads(dp));
-    Backend *gpu = NULL;
-    TRY(first_gpu(dp, &gpu));
-    return cuda_gpu_ops.grad_norm(gpu, norm);
+    float sumsq[MAX_GPUS];
+    TRY(on_each_gpu(dp, sumsq_job, sumsq));
+    double total = 0; /* in GPU order: the same norm every time */
+    for (int i = 0; i < dp->n; i++) total += sumsq[i];
+    *norm = (float)sqrt(total);
+    return 0;
 }
 
 static int dp_adamw_step(Backend *be, const AdamWStep *s) {
     DataParallel *dp = dp_of(be);
     TRY(average_grads(dp));
-    return on_each_gpu(dp, adamw_job, (void *)s);
+    TRY(on_each_gpu(dp, adamw_job, (void *)s));
+    if (dp->n == 1) return 0;
+    TRY(collective(dp, GATHER_PARAMS));
+    return on_each_gpu(dp, gathered_job, NULL);
 }
 
-/* Device memory of one GPU (each holds a whole replica). */
+/* Device memory of GPU 0 (the others hold as much, give or take one slice's moments). */
 static int64_t dp_memory_in_use(Backend *be) {
     DataParallel *dp = dp_of(be);
     return cuda_gpu_ops.memory_in_use(&dp->gpus[0]);

@@ -28,7 +28,8 @@ int nccl_lib_load(NcclLib *lib) {
         void **fn;
     } syms[] = {
         {"ncclCommInitAll", (void **)&lib->comm_init_all}, {"ncclCommDestroy", (void **)&lib->comm_destroy},
-        {"ncclAllReduce", (void **)&lib->all_reduce},      {"ncclGroupStart", (void **)&lib->group_start},
+        {"ncclReduceScatter", (void **)&lib->reduce_scatter}, {"ncclAllGather", (void **)&lib->all_gather},
+        {"ncclGroupStart", (void **)&lib->group_start},
         {"ncclGroupEnd", (void **)&lib->group_end},        {"ncclGetErrorString", (void **)&lib->error_string},
         {"ncclGetVersion", (void **)&lib->get_version},
     };

@@ -16,7 +16,9 @@ enum { NCCL_AVG = 4 };  /* the averaging reduction, since NCCL 2.10 */
 typedef struct {
     NcclResult (*comm_init_all)(NcclComm *comms, int ndev, const int *devlist);
     NcclResult (*comm_destroy)(NcclComm comm);
-    NcclResult (*all_reduce)(const void *send, void *recv, size_t count, int type, int op, NcclComm comm,
+    NcclResult (*reduce_scatter)(const void *send, void *recv, size_t recv_count, int type, int op, NcclComm comm,
+                                 cudaStream_t stream);
+    NcclResult (*all_gather)(const void *send, void *recv, size_t send_count, int type, NcclComm comm,
                              cudaStream_t stream);
     NcclResult (*group_start)(void);
     NcclResult (*group_end)(void);
