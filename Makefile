@@ -150,8 +150,16 @@ $(BUILD)/cuda/train_cuda_bench: bench/train_cuda_bench.c $(CU_OBJ) $(BUILD)/libk
 $(BUILD)/cuda/kernel_bench: $(BUILD)/cuda/kernel_bench.o $(CU_OBJ) $(BUILD)/libkrllm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
 
+# Kernels under development (dev/cuda/*.cu): each a program that checks and times its kernels.
+$(BUILD)/dev/%.o: dev/cuda/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c -o $@ $<
+
+$(BUILD)/dev/gemm_tma: $(BUILD)/dev/gemm_tma.o $(CU_OBJ) $(BUILD)/libkrllm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
+
 # CI compiles the GPU programs too (it cannot run them).
-tests: $(BUILD)/cuda/cuda_check $(BUILD)/cuda/kernel_bench $(BUILD)/cuda/train_cuda_bench
+tests: $(BUILD)/cuda/cuda_check $(BUILD)/cuda/kernel_bench $(BUILD)/cuda/train_cuda_bench $(BUILD)/dev/gemm_tma
 
 .PHONY: test-cuda
 test-cuda: $(BUILD)/cuda/cuda_check

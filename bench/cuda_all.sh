@@ -2,8 +2,9 @@
 # Everything the CUDA backend needs on a GPU machine, in one call (each step under a timeout):
 #   check    the correctness checks (bench/cuda_check.sh)
 #   kernels  per-kernel timings at medium shapes (wgmma and mma.sync flash attention side by side),
-#            and, where cuobjdump is installed, how many exponentials each wgmma kernel's steps run
-#            between their two product waits (the softmax work that overlaps the tensor cores)
+#            our own matrix products against cuBLASLt (dev/cuda/gemm_tma.cu), and, where cuobjdump
+#            is installed, how many exponentials each wgmma kernel's steps run between their two
+#            product waits (the softmax work that overlaps the tensor cores)
 #   e2e      the end-to-end trainer check (bench/cuda_train_e2e.sh)
 #   sanity   the overfitting check (configs/training_sanity.yaml) in bf16 with the medium model
 #   train    bench/train_cuda for $MODELS (default medium): ours, then the PyTorch anchor; then
@@ -29,6 +30,11 @@ step_check() {
 step_kernels() {
   timeout 120 "$B/kernel_bench" > "$log/kernels.log" 2>&1 || status=1
   cat "$log/kernels.log"
+  # our own matrix products (dev/cuda/gemm_tma.cu) against cuBLASLt, at medium's and large's w1|w3
+  for shape in "32768 9216 1024" "32768 13824 1536"; do
+    timeout 60 "$B/gemm_tma" $shape >> "$log/gemm_dev.log" 2>&1 || status=1
+  done
+  cat "$log/gemm_dev.log"
   command -v cuobjdump > /dev/null || return 0
   cuobjdump -sass "$B/kernel_bench" | awk '
     /Function : / { wg = /wgmma/; if (wg) { sub(/.*Function : /, ""); print "overlap in " $0 ":" } }

@@ -8,33 +8,7 @@
 
 #include "backend/cuda/gemm.cuh"
 #include "backend/cuda/kernels.cuh"
-
-#define CK(x)                                                                        \
-    do {                                                                             \
-        if ((x) != 0) {                                                              \
-            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #x, kr_last_error()); \
-            exit(1);                                                                 \
-        }                                                                            \
-    } while (0)
-
-template <typename F> static float time_ms(F f, int reps = 10) {
-    cudaEvent_t a, b;
-    cudaEventCreate(&a);
-    cudaEventCreate(&b);
-    f();
-    std::vector<float> ts;
-    for (int i = 0; i < reps; i++) {
-        cudaEventRecord(a);
-        f();
-        cudaEventRecord(b);
-        cudaEventSynchronize(b);
-        float ms;
-        cudaEventElapsedTime(&ms, a, b);
-        ts.push_back(ms);
-    }
-    std::sort(ts.begin(), ts.end());
-    return ts[ts.size() / 2];
-}
+#include "bench_util.cuh"
 
 static void *dev_random(size_t bytes) {
     void *p;

@@ -1,0 +1,46 @@
+/* Helpers of the kernel benchmarks (tests/cuda/kernel_bench.cu and the programs in dev/cuda). */
+#ifndef KR_CUDA_BENCH_UTIL_CUH
+#define KR_CUDA_BENCH_UTIL_CUH
+
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "common/error.h"
+
+/* Exits with the recorded error when a backend call fails. */
+#define CK(x)                                                                                     \
+    do {                                                                                          \
+        if ((x) != 0) {                                                                           \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #x, kr_last_error()); \
+            exit(1);                                                                              \
+        }                                                                                         \
+    } while (0)
+
+/* Median time of a GPU operation by CUDA events on the default stream: one untimed warm-up run,
+ * then `reps` timed ones. */
+template <typename F> static float time_ms(F f, int reps = 10) {
+    cudaEvent_t a, b;
+    cudaEventCreate(&a);
+    cudaEventCreate(&b);
+    f();
+    std::vector<float> ts;
+    for (int i = 0; i < reps; i++) {
+        cudaEventRecord(a);
+        f();
+        cudaEventRecord(b);
+        cudaEventSynchronize(b);
+        float ms;
+        cudaEventElapsedTime(&ms, a, b);
+        ts.push_back(ms);
+    }
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    std::sort(ts.begin(), ts.end());
+    return ts[ts.size() / 2];
+}
+
+#endif
