@@ -401,6 +401,15 @@ static void make_backend(Backend *be, const char *dev, const ModelConfig *cfg, i
     OK(backend_create(be, dev, cfg, &o));
 }
 
+/* Loads params into be and runs a forward over in/tg: the mean loss and every logit. */
+static void forward_logits(Backend *be, const std::vector<float> &params, const std::vector<int32_t> &in,
+                           const std::vector<int32_t> &tg, float *loss, std::vector<float> &logits) {
+    OK(be->ops->set_params(be, params.data()));
+    OK(be->ops->forward_loss(be, in.data(), tg.data(), loss));
+    logits.resize(in.size() * (size_t)be->cfg.vocab_size);
+    OK(be->ops->get_logits(be, logits.data()));
+}
+
 /* 0 when a and b agree bit for bit; else 1, naming the first tensor that differs. */
 static double first_difference(const ParamLayout *l, const std::vector<float> &a, const std::vector<float> &b) {
     for (int t = 0; t < l->num_tensors; t++) {
@@ -449,10 +458,7 @@ static void check_model(int tied, int mp) {
     std::vector<float> logits[3], grads[3];
     for (int b = 0; b < 3; b++) {
         Backend *be = bes[b];
-        OK(be->ops->set_params(be, params.data()));
-        OK(be->ops->forward_loss(be, in.data(), tg.data(), &loss[b]));
-        logits[b].resize((size_t)N * cfg.vocab_size);
-        OK(be->ops->get_logits(be, logits[b].data()));
+        forward_logits(be, params, in, tg, &loss[b], logits[b]);
         OK(be->ops->zero_grad(be));
         OK(be->ops->forward_backward(be, in.data(), tg.data(), 1.0f, &lossfb[b]));
         grads[b].resize(P);
@@ -727,10 +733,7 @@ static void check_data_parallel(int mp, int gpus) {
     std::vector<float> logits[2], grads[2];
     for (int k = 0; k < 2; k++) {
         Backend *be = bes[k];
-        OK(be->ops->set_params(be, params.data()));
-        OK(be->ops->forward_loss(be, in.data(), tg.data(), &loss[k]));
-        logits[k].resize((size_t)N * cfg.vocab_size);
-        OK(be->ops->get_logits(be, logits[k].data()));
+        forward_logits(be, params, in, tg, &loss[k], logits[k]);
         /* two accumulated micro-batches: the average across GPUs must come once, at the end */
         OK(be->ops->zero_grad(be));
         OK(be->ops->forward_backward(be, in.data(), tg.data(), 0.5f, &loss[k]));

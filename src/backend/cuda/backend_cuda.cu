@@ -222,7 +222,12 @@ static int check_device(void) {
         return kr_error("cuda: GPU %d (%s) has compute capability %d.%d, and the CUDA backend needs 8.0 or newer "
                         "(Ampere, such as an A100 or an RTX 30xx, or later); use --device cpu",
                         dev, p.name, p.major, p.minor);
-    return k_code_for_device();
+    cudaError_t e = k_code_status();
+    if (e != cudaSuccess)
+        return kr_error("cuda: this build has no code for GPU %d (%s, compute capability %d.%d): %s; rebuild with "
+                        "`make clean; make CUDA_ARCHS=%d%d`, or keep the default CUDA_PTX=80",
+                        dev, p.name, p.major, p.minor, cudaGetErrorString(e), p.major, p.minor);
+    return 0;
 }
 
 extern "C" int cuda_gpu_create(Backend *be, const ModelConfig *cfg, const BackendOptions *opt,

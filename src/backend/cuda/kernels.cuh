@@ -44,8 +44,9 @@ int k_cross_entropy(T *logits, const int32_t *targets, float *loss, int rows, in
 template <typename T> int k_convert(const float *in, T *out, size_t n, cudaStream_t s);
 template <typename T> int k_to_float(const T *in, float *out, size_t n, cudaStream_t s);
 
-/* 0 when this build has code that runs on the current GPU; else an error that says how to rebuild. */
-int k_code_for_device(void);
+/* cudaSuccess when this build has code that runs on the current GPU (else, typically,
+ * cudaErrorNoKernelImageForDevice). */
+cudaError_t k_code_status(void);
 
 /* out[0] = sum of x[0..n) (deterministic). */
 int k_sum(const float *x, size_t n, float *out, float *partial, cudaStream_t s);

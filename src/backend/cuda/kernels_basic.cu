@@ -500,18 +500,11 @@ int k_sumsq(const float *x, size_t n, float *out, float *partial, cudaStream_t s
 
 /* ---- whether this build has code for the current GPU ---- */
 
-int k_code_for_device(void) {
+cudaError_t k_code_status(void) {
     cudaFuncAttributes fa;
     cudaError_t e = cudaFuncGetAttributes(&fa, partial_sum_kernel);
-    if (e == cudaSuccess) return 0;
     cudaGetLastError(); /* not sticky, but leave nothing behind for the next check */
-    int dev = 0;
-    cudaDeviceProp p;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&p, dev) != cudaSuccess)
-        return kr_error("cuda: %s", cudaGetErrorString(e));
-    return kr_error("cuda: this build has no code for GPU %d (%s, compute capability %d.%d): %s; rebuild with "
-                    "`make clean; make CUDA_ARCHS=%d%d`, or keep the default CUDA_PTX=80",
-                    dev, p.name, p.major, p.minor, cudaGetErrorString(e), p.major, p.minor);
+    return e;
 }
 
 /* ---- AdamW (decoupled weight decay, bias-corrected as torch.optim.AdamW) ---- */
