@@ -440,9 +440,12 @@ static void random_tokens(std::vector<int32_t> &in, std::vector<int32_t> &tg, in
     for (size_t i = 0; i < in.size(); i++) in[i] = (int32_t)rng_below(&rng, V), tg[i] = (int32_t)rng_below(&rng, V);
 }
 
-static void check_model(int tied, int mp) {
+/* head_dim 32 runs the portable attention kernels; 64 the flash ones (bf16), over 3 query tiles,
+ * the last one partial. */
+static void check_model(int tied, int mp, int head_dim = 32) {
     ModelConfig cfg = small_cfg(1000, tied);
-    int B = 2, T = 64, N = B * T;
+    int B = 2, T = head_dim == 64 ? 160 : 64, N = B * T;
+    if (head_dim == 64) cfg.hidden_size = 256, cfg.intermediate_size = 704, cfg.max_seq_len = T;
     Backend cpu, gpu, gpu_rc;
     make_backend(&cpu, "cpu", &cfg, B, T, 0, 0);
     make_backend(&gpu, "cuda", &cfg, B, T, mp, 0);
@@ -464,25 +467,32 @@ static void check_model(int tied, int mp) {
         grads[b].resize(P);
         OK(be->ops->get_grads(be, grads[b].data()));
     }
-    double tl = mp ? 3e-2 : 1e-5, tg_ = mp ? 6e-2 : 1e-4;
+    /* The flash kernels (head size 64) round the probabilities and dS to bf16 before their
+     * products, as bf16 flash attention does; the portable kernels keep them in fp32. On this
+     * model that doubles the worst gradient error: 6.4e-2 (wgmma) and 6.8e-2 (mma.sync) against
+     * 3.3e-2..3.6e-2 for the head-32 models (H200), with the two flash implementations agreeing;
+     * each flash kernel alone is held to 2e-2 by check_attention. */
+    double tl = mp ? 3e-2 : 1e-5, tg_ = mp ? (head_dim == 64 ? 1e-1 : 6e-2) : 1e-4;
     char what[128];
-    const char *mode = mp ? "bf16" : "fp32";
-    snprintf(what, sizeof what, "%s model%s: loss vs cpu", mode, tied ? " (tied)" : "");
+    char label[64];
+    snprintf(label, sizeof label, "%s model%s%s", mp ? "bf16" : "fp32", tied ? " (tied)" : "",
+             head_dim == 64 ? " (head size 64)" : "");
+    snprintf(what, sizeof what, "%s: loss vs cpu", label);
     expect(what, fabs(loss[1] - loss[0]) / loss[0], tl);
-    snprintf(what, sizeof what, "%s model%s: logits vs cpu", mode, tied ? " (tied)" : "");
+    snprintf(what, sizeof what, "%s: logits vs cpu", label);
     expect(what, rel_err(logits[1], logits[0]), tl);
     const char *worst_name;
     double worst = worst_tensor_err(&cpu.layout, grads[1], grads[0], &worst_name);
-    snprintf(what, sizeof what, "%s model%s: worst grad (%s)", mode, tied ? " (tied)" : "", worst_name);
+    snprintf(what, sizeof what, "%s: worst grad (%s)", label, worst_name);
     expect(what, worst, tg_);
-    snprintf(what, sizeof what, "%s model%s: recompute grads bit-identical", mode, tied ? " (tied)" : "");
+    snprintf(what, sizeof what, "%s: recompute grads bit-identical", label);
     expect(what, first_difference(&cpu.layout, grads[1], grads[2]), 0);
     /* the same pass again on the same backend: any race would show as a difference */
     std::vector<float> again(P);
     OK(gpu.ops->zero_grad(&gpu));
     OK(gpu.ops->forward_backward(&gpu, in.data(), tg.data(), 1.0f, &lossfb[1]));
     OK(gpu.ops->get_grads(&gpu, again.data()));
-    snprintf(what, sizeof what, "%s model%s: repeated pass bit-identical", mode, tied ? " (tied)" : "");
+    snprintf(what, sizeof what, "%s: repeated pass bit-identical", label);
     expect(what, first_difference(&cpu.layout, grads[1], again), 0);
     /* GEMM algorithms chosen by timing must not change a bit: the same pass with the tuning off */
     {
@@ -498,14 +508,14 @@ static void check_model(int tied, int mp) {
         OK(untuned.ops->zero_grad(&untuned));
         OK(untuned.ops->forward_backward(&untuned, in.data(), tg.data(), 1.0f, &l));
         OK(untuned.ops->get_grads(&untuned, again.data()));
-        snprintf(what, sizeof what, "%s model%s: grads with GEMM tuning off bit-identical", mode, tied ? " (tied)" : "");
+        snprintf(what, sizeof what, "%s: grads with GEMM tuning off bit-identical", label);
         expect(what, first_difference(&cpu.layout, grads[1], again), 0);
         backend_destroy(&untuned);
     }
     float n0, n1;
     OK(cpu.ops->grad_norm(&cpu, &n0));
     OK(gpu.ops->grad_norm(&gpu, &n1));
-    snprintf(what, sizeof what, "%s model%s: grad norm", mode, tied ? " (tied)" : "");
+    snprintf(what, sizeof what, "%s: grad norm", label);
     expect(what, fabs(n1 - n0) / n0, tg_);
     /* one AdamW step on the GPU against the same update computed here from the GPU's own
      * gradients (torch.optim.AdamW's formula, decay on matrices only, clipping scale) */
@@ -525,7 +535,7 @@ static void check_model(int tied, int mp) {
                 got[i] -= params[i];
             }
         }
-        snprintf(what, sizeof what, "%s model%s: AdamW update", mode, tied ? " (tied)" : "");
+        snprintf(what, sizeof what, "%s: AdamW update", label);
         expect(what, rel_err(got, want), 1e-5);
     }
     /* accumulation: two half-scaled passes equal one full pass (gpu_rc still holds `params`) */
@@ -534,7 +544,7 @@ static void check_model(int tied, int mp) {
     OK(gpu_rc.ops->forward_backward(&gpu_rc, in.data(), tg.data(), 0.5f, &loss[2]));
     OK(gpu_rc.ops->forward_backward(&gpu_rc, in.data(), tg.data(), 0.5f, &loss[2]));
     OK(gpu_rc.ops->get_grads(&gpu_rc, acc.data()));
-    snprintf(what, sizeof what, "%s model%s: 2 accumulated half passes vs 1 pass", mode, tied ? " (tied)" : "");
+    snprintf(what, sizeof what, "%s: 2 accumulated half passes vs 1 pass", label);
     expect(what, rel_err(acc, grads[2]), 1e-6);
     for (int b = 0; b < 3; b++) backend_destroy(bes[b]);
 }
@@ -855,6 +865,7 @@ int main(int argc, char **argv) {
     check_attention<bf16>(1, 520, 8, 2, 64, ATTN_MMA, true);
     for (int tied = 0; tied < 2; tied++)
         for (int mp = 0; mp < 2; mp++) check_model(tied, mp);
+    check_model(0, 1, 64);
     check_resume(0);
     check_resume(1);
     check_bad_gemm_tune();
