@@ -303,15 +303,6 @@ __global__ void __launch_bounds__(384, 1) gemm_pingpong_kernel(const __grid_cons
 #endif
 }
 
-#define CUDA_CK(x)                                                                                         \
-    do {                                                                                                   \
-        cudaError_t e_ = (x);                                                                              \
-        if (e_ != cudaSuccess) {                                                                           \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));             \
-            exit(1);                                                                                       \
-        }                                                                                                  \
-    } while (0)
-
 static PFN_cuTensorMapEncodeTiled_v12000 encode_tiled;
 
 /* [rows, cols] bf16 row-major, moved in boxes of box_cols x box_rows with the 128-byte swizzle. */

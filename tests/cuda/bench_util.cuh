@@ -1,4 +1,4 @@
-/* Helpers of the kernel benchmarks (tests/cuda/kernel_bench.cu and the programs in dev/cuda). */
+/* Helpers of the CUDA checks and kernel benchmarks (tests/cuda and the programs in dev/cuda). */
 #ifndef KR_CUDA_BENCH_UTIL_CUH
 #define KR_CUDA_BENCH_UTIL_CUH
 
@@ -11,13 +11,22 @@
 
 #include "common/error.h"
 
-/* Exits with the recorded error when a backend call fails. */
+/* Exits (status 2: the program could not run, as distinct from a failed check) with the
+ * recorded error when a backend call fails, or with CUDA's message when a runtime call does. */
 #define CK(x)                                                                                     \
     do {                                                                                          \
         if ((x) != 0) {                                                                           \
             fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #x, kr_last_error()); \
-            exit(1);                                                                              \
+            exit(2);                                                                              \
         }                                                                                         \
+    } while (0)
+#define CUDA_CK(x)                                                                                  \
+    do {                                                                                            \
+        cudaError_t e_ = (x);                                                                       \
+        if (e_ != cudaSuccess) {                                                                    \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));   \
+            exit(2);                                                                                \
+        }                                                                                           \
     } while (0)
 
 /* Median time of a GPU operation by CUDA events on the default stream: one untimed warm-up run,

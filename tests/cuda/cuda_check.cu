@@ -23,6 +23,7 @@ extern "C" {
 #include "backend/cuda/kernels.cuh"
 #include "backend/cuda/tensor_core.cuh"
 #include "backend/cuda/nccl_lib.cuh"
+#include "bench_util.cuh"
 
 /* nccl_lib.cuh declares the little of NCCL's interface it uses; where NCCL's own header is
  * installed, the two must agree. */
@@ -35,22 +36,6 @@ static_assert(sizeof(NcclComm) == sizeof(ncclComm_t) && sizeof(NcclResult) == si
 
 static Rng rng;
 static int failures, checks;
-
-#define CUDA_OK(call)                                                                          \
-    do {                                                                                       \
-        cudaError_t e_ = (call);                                                               \
-        if (e_ != cudaSuccess) {                                                               \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-            exit(2);                                                                           \
-        }                                                                                      \
-    } while (0)
-#define OK(expr)                                                                             \
-    do {                                                                                     \
-        if ((expr) != 0) {                                                                   \
-            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr, kr_last_error()); \
-            exit(2);                                                                         \
-        }                                                                                    \
-    } while (0)
 
 static void expect(const char *what, double value, double tol) {
     checks++;
@@ -83,14 +68,14 @@ template <typename T> static T *up(const std::vector<float> &h) {
     std::vector<T> t(h.size());
     for (size_t i = 0; i < h.size(); i++) t[i] = (T)h[i];
     T *d;
-    CUDA_OK(cudaMalloc(&d, std::max<size_t>(1, h.size()) * sizeof(T)));
-    CUDA_OK(cudaMemcpy(d, t.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+    CUDA_CK(cudaMalloc(&d, std::max<size_t>(1, h.size()) * sizeof(T)));
+    CUDA_CK(cudaMemcpy(d, t.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
     return d;
 }
 template <typename T> static std::vector<float> down(const T *d, size_t n) {
     std::vector<T> t(n);
-    CUDA_OK(cudaDeviceSynchronize());
-    CUDA_OK(cudaMemcpy(t.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
+    CUDA_CK(cudaDeviceSynchronize());
+    CUDA_CK(cudaMemcpy(t.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
     std::vector<float> h(n);
     for (size_t i = 0; i < n; i++) h[i] = (float)t[i];
     return h;
@@ -125,16 +110,16 @@ template <typename T> static void check_rmsnorm(int d) {
     float *dx_f = up<float>(x), *dg_g = up<float>(g), *d_xout, *d_rstd, *d_partial;
     T *d_y = up<T>(y), *d_out = up<T>(out), *d_dout = up<T>(dout), *d_dxact = up<T>(dx0);
     float *d_dx = up<float>(dx0), *d_dg = up<float>(dg0);
-    CUDA_OK(cudaMalloc(&d_xout, x.size() * 4));
-    CUDA_OK(cudaMalloc(&d_rstd, N * 4));
-    CUDA_OK(cudaMalloc(&d_partial, rmsnorm_partial_floats(N, d) * 4));
-    OK(k_rmsnorm_fwd<T>(dx_f, d_y, d_xout, dg_g, d_out, d_rstd, N, d, eps, 0));
+    CUDA_CK(cudaMalloc(&d_xout, x.size() * 4));
+    CUDA_CK(cudaMalloc(&d_rstd, N * 4));
+    CUDA_CK(cudaMalloc(&d_partial, rmsnorm_partial_floats(N, d) * 4));
+    CK(k_rmsnorm_fwd<T>(dx_f, d_y, d_xout, dg_g, d_out, d_rstd, N, d, eps, 0));
     char what[96];
     auto name = [&](const char *w) { return snprintf(what, sizeof what, "rmsnorm d=%d %s", d, w), L<T>(what); };
     expect(name("+ residual forward: residual"), rel_err(down(d_xout, x.size()), xs), 1e-6);
     expect(name("+ residual forward: output"), rel_err(down(d_out, x.size()), out), tol_of<T>());
     expect(name("forward: rstd"), rel_err(down(d_rstd, N), rstd), 1e-5);
-    OK(k_rmsnorm_bwd<T>(d_dout, d_xout, d_rstd, dg_g, d_dx, d_dxact, d_dg, d_partial, N, d, 0));
+    CK(k_rmsnorm_bwd<T>(d_dout, d_xout, d_rstd, dg_g, d_dx, d_dxact, d_dg, d_partial, N, d, 0));
     expect(name("backward: dx"), rel_err(down(d_dx, x.size()), dx), 1e-5);
     expect(name("backward: dx (activation copy)"), rel_err(down(d_dxact, x.size()), dx), tol_of<T>());
     expect(name("backward: dgain"), rel_err(down(d_dg, d), dg), 1e-5);
@@ -153,14 +138,14 @@ template <typename T> static void check_rope() {
     for (size_t i = 0; i < ct.size(); i++) cs[2 * i] = ct[i], cs[2 * i + 1] = st[i];
     float *d_cs = up<float>(cs);
     T *d = up<T>(qkv);
-    OK(k_rope<T>(d, (const float2 *)d_cs, N, S, H, KV, hd, 0, 0));
+    CK(k_rope<T>(d, (const float2 *)d_cs, N, S, H, KV, hd, 0, 0));
     auto got = down(d, qkv.size());
     expect(L<T>("rope forward"), rel_err(got, ref), tol_of<T>());
     auto back = rounded<T>(got);
     rope_backward(back.data(), w, ct.data(), st.data(), B, S, H, hd);
     rope_backward(back.data() + H * hd, w, ct.data(), st.data(), B, S, KV, hd);
     T *d2 = up<T>(rounded<T>(got));
-    OK(k_rope<T>(d2, (const float2 *)d_cs, N, S, H, KV, hd, 1, 0));
+    CK(k_rope<T>(d2, (const float2 *)d_cs, N, S, H, KV, hd, 1, 0));
     expect(L<T>("rope backward"), rel_err(down(d2, qkv.size()), back), tol_of<T>());
     cudaFree(d_cs);
     cudaFree(d);
@@ -174,8 +159,8 @@ template <typename T> static void check_swiglu(int F) {
     swiglu_forward(g.data(), ab.data(), N, F);
     swiglu_backward(dab.data(), dg.data(), ab.data(), N, F);
     T *d_ab = up<T>(ab), *d_g = up<T>(g), *d_dg = up<T>(dg), *d_dab = up<T>(dab);
-    OK(k_swiglu_fwd<T>(d_ab, d_g, N, F, 0));
-    OK(k_swiglu_bwd<T>(d_ab, d_dg, d_dab, N, F, 0));
+    CK(k_swiglu_fwd<T>(d_ab, d_g, N, F, 0));
+    CK(k_swiglu_bwd<T>(d_ab, d_dg, d_dab, N, F, 0));
     char what[64];
     snprintf(what, sizeof what, "swiglu forward F%d", F);
     expect(L<T>(what), rel_err(down(d_g, g.size()), g), tol_of<T>());
@@ -198,10 +183,10 @@ template <typename T> static void check_cross_entropy() {
     T *d_l = up<T>(logits);
     int32_t *d_t;
     float *d_loss;
-    CUDA_OK(cudaMalloc(&d_t, N * 4));
-    CUDA_OK(cudaMalloc(&d_loss, N * 4));
-    CUDA_OK(cudaMemcpy(d_t, tg.data(), N * 4, cudaMemcpyHostToDevice));
-    OK(k_cross_entropy<T>(d_l, d_t, d_loss, N, V, scale / N, 1, 0));
+    CUDA_CK(cudaMalloc(&d_t, N * 4));
+    CUDA_CK(cudaMalloc(&d_loss, N * 4));
+    CUDA_CK(cudaMemcpy(d_t, tg.data(), N * 4, cudaMemcpyHostToDevice));
+    CK(k_cross_entropy<T>(d_l, d_t, d_loss, N, V, scale / N, 1, 0));
     auto loss = down(d_loss, N);
     double m = 0;
     for (float x : loss) m += x;
@@ -227,17 +212,17 @@ static void check_embedding() {
     int nseg = (int)seg_token.size();
     seg_start.push_back(N);
     int32_t *d_ids, *d_order, *d_ss, *d_st;
-    CUDA_OK(cudaMalloc(&d_ids, N * 4));
-    CUDA_OK(cudaMalloc(&d_order, N * 4));
-    CUDA_OK(cudaMalloc(&d_ss, (nseg + 1) * 4));
-    CUDA_OK(cudaMalloc(&d_st, nseg * 4));
-    CUDA_OK(cudaMemcpy(d_ids, ids.data(), N * 4, cudaMemcpyHostToDevice));
-    CUDA_OK(cudaMemcpy(d_order, order.data(), N * 4, cudaMemcpyHostToDevice));
-    CUDA_OK(cudaMemcpy(d_ss, seg_start.data(), (nseg + 1) * 4, cudaMemcpyHostToDevice));
-    CUDA_OK(cudaMemcpy(d_st, seg_token.data(), nseg * 4, cudaMemcpyHostToDevice));
+    CUDA_CK(cudaMalloc(&d_ids, N * 4));
+    CUDA_CK(cudaMalloc(&d_order, N * 4));
+    CUDA_CK(cudaMalloc(&d_ss, (nseg + 1) * 4));
+    CUDA_CK(cudaMalloc(&d_st, nseg * 4));
+    CUDA_CK(cudaMemcpy(d_ids, ids.data(), N * 4, cudaMemcpyHostToDevice));
+    CUDA_CK(cudaMemcpy(d_order, order.data(), N * 4, cudaMemcpyHostToDevice));
+    CUDA_CK(cudaMemcpy(d_ss, seg_start.data(), (nseg + 1) * 4, cudaMemcpyHostToDevice));
+    CUDA_CK(cudaMemcpy(d_st, seg_token.data(), nseg * 4, cudaMemcpyHostToDevice));
     float *d_table = up<float>(table), *d_out = up<float>(out), *d_dx = up<float>(dx), *d_g = up<float>(grad);
-    OK(k_embedding_fwd(d_ids, d_table, d_out, N, d, 0));
-    OK(k_embedding_bwd(d_order, d_ss, d_st, nseg, d_dx, d_g, d, 0));
+    CK(k_embedding_fwd(d_ids, d_table, d_out, N, d, 0));
+    CK(k_embedding_bwd(d_order, d_ss, d_st, nseg, d_dx, d_g, d, 0));
     expect("embedding forward", rel_err(down(d_out, out.size()), out), 0);
     expect("embedding backward", rel_err(down(d_g, grad.size()), gref), 1e-6);
     void *ps[] = {d_ids, d_order, d_ss, d_st, d_table, d_out, d_dx, d_g};
@@ -253,9 +238,9 @@ template <typename T> static void check_gemm(GemmCtx *g) {
     matmul_backward(dx.data(), dW.data(), dy.data(), x.data(), W.data(), rows, in, out);
     T *d_x = up<T>(x), *d_W = up<T>(W), *d_dy = up<T>(dy), *d_y = up<T>(y), *d_dx = up<T>(dx);
     float *d_dW = up<float>(dW0);
-    OK(linear_fwd<T>(g, d_x, d_W, d_y, rows, in, out));
-    OK(linear_bwd_input<T>(g, d_dy, d_W, d_dx, rows, in, out));
-    OK(linear_bwd_weight<T>(g, d_dy, d_x, d_dW, rows, in, out));
+    CK(linear_fwd<T>(g, d_x, d_W, d_y, rows, in, out));
+    CK(linear_bwd_input<T>(g, d_dy, d_W, d_dx, rows, in, out));
+    CK(linear_bwd_weight<T>(g, d_dy, d_x, d_dW, rows, in, out));
     expect(L<T>("gemm y = x W^T"), rel_err(down(d_y, y.size()), y), tol_of<T>());
     expect(L<T>("gemm dx = dy W"), rel_err(down(d_dx, dx.size()), dx), tol_of<T>());
     expect(L<T>("gemm dW += dy^T x (fp32 accumulate)"), rel_err(down(d_dW, dW.size()), dW), tol_of<T>());
@@ -305,8 +290,8 @@ static void check_wgmma(int major) {
     float *d_C = up<float>(std::vector<float>(64 * 64, NAN));
     auto run = [&](int lbo, int sbo) {
         wgmma_probe_kernel<<<1, WG_THREADS>>>(d_A, d_B, d_C, major, lbo, sbo);
-        CUDA_OK(cudaGetLastError());
-        CUDA_OK(cudaDeviceSynchronize());
+        CUDA_CK(cudaGetLastError());
+        CUDA_CK(cudaDeviceSynchronize());
         return rel_err(down(d_C, ref.size()), ref);
     };
     int lbo = major == WG_KMAJOR ? 1 : 64;
@@ -350,18 +335,18 @@ template <typename T> static void check_attention(int B, int S, int H, int KV, i
                        qkv.data(), qkv.data() + H * hd, qkv.data() + (H + KV) * hd, w, B, S, H, KV, hd, scratch.data(), 64);
     T *d_qkv = up<T>(qkv), *d_o = up<T>(o), *d_dout = up<T>(dout), *d_dqkv = up<T>(randn(dqkv.size(), 1.f));
     float *d_lse, *d_dsum;
-    CUDA_OK(cudaMalloc(&d_lse, (size_t)N * H * 4));
-    CUDA_OK(cudaMalloc(&d_dsum, (size_t)N * H * 4));
+    CUDA_CK(cudaMalloc(&d_lse, (size_t)N * H * 4));
+    CUDA_CK(cudaMalloc(&d_dsum, (size_t)N * H * 4));
     AttnShape a = {B, S, H, KV, hd};
     if (path == ATTN_PORTABLE) {
-        OK(k_attention_fwd_simple<T>(d_qkv, d_o, d_lse, a, 0));
-        OK(k_attention_bwd_simple<T>(d_qkv, d_o, d_dout, d_lse, d_dsum, d_dqkv, a, 0));
+        CK(k_attention_fwd_simple<T>(d_qkv, d_o, d_lse, a, 0));
+        CK(k_attention_bwd_simple<T>(d_qkv, d_o, d_dout, d_lse, d_dsum, d_dqkv, a, 0));
     } else if (path == ATTN_MMA) {
-        OK(k_flash_fwd_mma((bf16 *)d_qkv, (bf16 *)d_o, d_lse, a, 0));
-        OK(k_flash_bwd_mma((bf16 *)d_qkv, (bf16 *)d_o, (bf16 *)d_dout, d_lse, d_dsum, (bf16 *)d_dqkv, a, 0));
+        CK(k_flash_fwd_mma((bf16 *)d_qkv, (bf16 *)d_o, d_lse, a, 0));
+        CK(k_flash_bwd_mma((bf16 *)d_qkv, (bf16 *)d_o, (bf16 *)d_dout, d_lse, d_dsum, (bf16 *)d_dqkv, a, 0));
     } else {
-        OK(k_attention_fwd<T>(d_qkv, d_o, d_lse, a, 0));
-        OK(k_attention_bwd<T>(d_qkv, d_o, d_dout, d_lse, d_dsum, d_dqkv, a, 0));
+        CK(k_attention_fwd<T>(d_qkv, d_o, d_lse, a, 0));
+        CK(k_attention_bwd<T>(d_qkv, d_o, d_dout, d_lse, d_dsum, d_dqkv, a, 0));
     }
     /* the backward leaves the v part of dqkv as dv and so on; compare q, k, v parts separately
      * (and, with rising scores, component 0 of dq apart: part 3) */
@@ -398,16 +383,16 @@ static ModelConfig small_cfg(int V, int tied) {
 static void make_backend(Backend *be, const char *dev, const ModelConfig *cfg, int B, int T, int mp, int recompute,
                          int gpus = 1) {
     BackendOptions o = {B, T, mp, recompute, 0, gpus};
-    OK(backend_create(be, dev, cfg, &o));
+    CK(backend_create(be, dev, cfg, &o));
 }
 
 /* Loads params into be and runs a forward over in/tg: the mean loss and every logit. */
 static void forward_logits(Backend *be, const std::vector<float> &params, const std::vector<int32_t> &in,
                            const std::vector<int32_t> &tg, float *loss, std::vector<float> &logits) {
-    OK(be->ops->set_params(be, params.data()));
-    OK(be->ops->forward_loss(be, in.data(), tg.data(), loss));
+    CK(be->ops->set_params(be, params.data()));
+    CK(be->ops->forward_loss(be, in.data(), tg.data(), loss));
     logits.resize(in.size() * (size_t)be->cfg.vocab_size);
-    OK(be->ops->get_logits(be, logits.data()));
+    CK(be->ops->get_logits(be, logits.data()));
 }
 
 /* 0 when a and b agree bit for bit; else 1, naming the first tensor that differs. */
@@ -462,10 +447,10 @@ static void check_model(int tied, int mp, int head_dim = 32) {
     for (int b = 0; b < 3; b++) {
         Backend *be = bes[b];
         forward_logits(be, params, in, tg, &loss[b], logits[b]);
-        OK(be->ops->zero_grad(be));
-        OK(be->ops->forward_backward(be, in.data(), tg.data(), 1.0f, &lossfb[b]));
+        CK(be->ops->zero_grad(be));
+        CK(be->ops->forward_backward(be, in.data(), tg.data(), 1.0f, &lossfb[b]));
         grads[b].resize(P);
-        OK(be->ops->get_grads(be, grads[b].data()));
+        CK(be->ops->get_grads(be, grads[b].data()));
     }
     /* The flash kernels (head size 64) round the probabilities and dS to bf16 before their
      * products, as bf16 flash attention does; the portable kernels keep them in fp32. On this
@@ -489,9 +474,9 @@ static void check_model(int tied, int mp, int head_dim = 32) {
     expect(what, first_difference(&cpu.layout, grads[1], grads[2]), 0);
     /* the same pass again on the same backend: any race would show as a difference */
     std::vector<float> again(P);
-    OK(gpu.ops->zero_grad(&gpu));
-    OK(gpu.ops->forward_backward(&gpu, in.data(), tg.data(), 1.0f, &lossfb[1]));
-    OK(gpu.ops->get_grads(&gpu, again.data()));
+    CK(gpu.ops->zero_grad(&gpu));
+    CK(gpu.ops->forward_backward(&gpu, in.data(), tg.data(), 1.0f, &lossfb[1]));
+    CK(gpu.ops->get_grads(&gpu, again.data()));
     snprintf(what, sizeof what, "%s: repeated pass bit-identical", label);
     expect(what, first_difference(&cpu.layout, grads[1], again), 0);
     /* GEMM algorithms chosen by timing must not change a bit: the same pass with the tuning off */
@@ -504,17 +489,17 @@ static void check_model(int tied, int mp, int head_dim = 32) {
         if (env) setenv("KRLLM_GEMM_TUNE", saved.c_str(), 1);
         else unsetenv("KRLLM_GEMM_TUNE");
         float l;
-        OK(untuned.ops->set_params(&untuned, params.data()));
-        OK(untuned.ops->zero_grad(&untuned));
-        OK(untuned.ops->forward_backward(&untuned, in.data(), tg.data(), 1.0f, &l));
-        OK(untuned.ops->get_grads(&untuned, again.data()));
+        CK(untuned.ops->set_params(&untuned, params.data()));
+        CK(untuned.ops->zero_grad(&untuned));
+        CK(untuned.ops->forward_backward(&untuned, in.data(), tg.data(), 1.0f, &l));
+        CK(untuned.ops->get_grads(&untuned, again.data()));
         snprintf(what, sizeof what, "%s: grads with GEMM tuning off bit-identical", label);
         expect(what, first_difference(&cpu.layout, grads[1], again), 0);
         backend_destroy(&untuned);
     }
     float n0, n1;
-    OK(cpu.ops->grad_norm(&cpu, &n0));
-    OK(gpu.ops->grad_norm(&gpu, &n1));
+    CK(cpu.ops->grad_norm(&cpu, &n0));
+    CK(gpu.ops->grad_norm(&gpu, &n1));
     snprintf(what, sizeof what, "%s: grad norm", label);
     expect(what, fabs(n1 - n0) / n0, tg_);
     /* one AdamW step on the GPU against the same update computed here from the GPU's own
@@ -522,9 +507,9 @@ static void check_model(int tied, int mp, int head_dim = 32) {
     {
         AdamWStep st = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1, 0.5f, 0};
         std::vector<float> z(P, 0.f), got(P), want(P);
-        OK(gpu.ops->set_opt_state(&gpu, z.data(), z.data()));
-        OK(gpu.ops->adamw_step(&gpu, &st));
-        OK(gpu.ops->get_params(&gpu, got.data()));
+        CK(gpu.ops->set_opt_state(&gpu, z.data(), z.data()));
+        CK(gpu.ops->adamw_step(&gpu, &st));
+        CK(gpu.ops->get_params(&gpu, got.data()));
         float step_size = st.lr / (1.f - st.beta1), bc2_sqrt = sqrtf(1.f - st.beta2);
         for (int t = 0; t < cpu.layout.num_tensors; t++) {
             const ParamTensor *pt = &cpu.layout.tensors[t];
@@ -540,10 +525,10 @@ static void check_model(int tied, int mp, int head_dim = 32) {
     }
     /* accumulation: two half-scaled passes equal one full pass (gpu_rc still holds `params`) */
     std::vector<float> acc(P);
-    OK(gpu_rc.ops->zero_grad(&gpu_rc));
-    OK(gpu_rc.ops->forward_backward(&gpu_rc, in.data(), tg.data(), 0.5f, &loss[2]));
-    OK(gpu_rc.ops->forward_backward(&gpu_rc, in.data(), tg.data(), 0.5f, &loss[2]));
-    OK(gpu_rc.ops->get_grads(&gpu_rc, acc.data()));
+    CK(gpu_rc.ops->zero_grad(&gpu_rc));
+    CK(gpu_rc.ops->forward_backward(&gpu_rc, in.data(), tg.data(), 0.5f, &loss[2]));
+    CK(gpu_rc.ops->forward_backward(&gpu_rc, in.data(), tg.data(), 0.5f, &loss[2]));
+    CK(gpu_rc.ops->get_grads(&gpu_rc, acc.data()));
     snprintf(what, sizeof what, "%s: 2 accumulated half passes vs 1 pass", label);
     expect(what, rel_err(acc, grads[2]), 1e-6);
     for (int b = 0; b < 3; b++) backend_destroy(bes[b]);
@@ -586,12 +571,12 @@ static void train(Backend *be, const Corpus *c, uint64_t data_seed, int first_st
     for (int s = first_step; s < first_step + steps; s++) {
         batch(c, &r, N, T, in.data(), tg.data());
         float loss, norm;
-        OK(be->ops->zero_grad(be));
-        OK(be->ops->forward_backward(be, in.data(), tg.data(), 1.f, &loss));
-        OK(be->ops->grad_norm(be, &norm));
+        CK(be->ops->zero_grad(be));
+        CK(be->ops->forward_backward(be, in.data(), tg.data(), 1.f, &loss));
+        CK(be->ops->grad_norm(be, &norm));
         float lr = 1e-3f * (s < 20 ? s / 20.f : 1.f); /* warmup */
         AdamWStep st = {lr, 0.9f, 0.95f, 1e-8f, 0.1f, s, norm > 1.f ? 1.f / norm : 1.f, 0};
-        OK(be->ops->adamw_step(be, &st));
+        CK(be->ops->adamw_step(be, &st));
         if (losses) losses->push_back(loss);
     }
 }
@@ -613,7 +598,7 @@ static void check_training(const char *text) {
             init.resize(be.layout.num_params);
             params_init_random(&be.layout, init.data(), 1234);
         }
-        OK(be.ops->set_params(&be, init.data()));
+        CK(be.ops->set_params(&be, init.data()));
         train(&be, &corpus, 99, 1, steps, &curves[k]);
         backend_destroy(&be);
     }
@@ -646,17 +631,17 @@ static void check_resume(int mp) {
     size_t P = a.layout.num_params;
     std::vector<float> p(P), m(P), v(P), end_a(P), end_b(P);
     params_init_random(&a.layout, p.data(), 7);
-    OK(a.ops->set_params(&a, p.data()));
+    CK(a.ops->set_params(&a, p.data()));
     train(&a, &corpus, 5, 1, 10, NULL);
-    OK(a.ops->get_params(&a, p.data()));
-    OK(a.ops->get_opt_state(&a, m.data(), v.data()));
+    CK(a.ops->get_params(&a, p.data()));
+    CK(a.ops->get_opt_state(&a, m.data(), v.data()));
     train(&a, &corpus, 5, 11, 10, NULL);
-    OK(a.ops->get_params(&a, end_a.data()));
+    CK(a.ops->get_params(&a, end_a.data()));
     make_backend(&b, "cuda", &cfg, B, T, mp, 0);
-    OK(b.ops->set_params(&b, p.data()));
-    OK(b.ops->set_opt_state(&b, m.data(), v.data()));
+    CK(b.ops->set_params(&b, p.data()));
+    CK(b.ops->set_opt_state(&b, m.data(), v.data()));
     train(&b, &corpus, 5, 11, 10, NULL);
-    OK(b.ops->get_params(&b, end_b.data()));
+    CK(b.ops->get_params(&b, end_b.data()));
     expect(mp ? "bf16 resume after 10 of 20 steps: bit-exact" : "fp32 resume after 10 of 20 steps: bit-exact",
            memcmp(end_a.data(), end_b.data(), P * 4) ? 1 : 0, 0);
     backend_destroy(&a);
@@ -745,12 +730,12 @@ static void check_data_parallel(int mp, int gpus) {
         Backend *be = bes[k];
         forward_logits(be, params, in, tg, &loss[k], logits[k]);
         /* two accumulated micro-batches: the average across GPUs must come once, at the end */
-        OK(be->ops->zero_grad(be));
-        OK(be->ops->forward_backward(be, in.data(), tg.data(), 0.5f, &loss[k]));
-        OK(be->ops->forward_backward(be, in.data(), tg.data(), 0.5f, &loss[k]));
-        OK(be->ops->grad_norm(be, &norm[k]));
+        CK(be->ops->zero_grad(be));
+        CK(be->ops->forward_backward(be, in.data(), tg.data(), 0.5f, &loss[k]));
+        CK(be->ops->forward_backward(be, in.data(), tg.data(), 0.5f, &loss[k]));
+        CK(be->ops->grad_norm(be, &norm[k]));
         grads[k].resize(P);
-        OK(be->ops->get_grads(be, grads[k].data()));
+        CK(be->ops->get_grads(be, grads[k].data()));
     }
     /* each row's forward is the same computation on any GPU; gradients differ only in how the
      * rows' contributions are summed (measured on 2 GPUs: below 1e-6 in both precisions) */
@@ -770,9 +755,9 @@ static void check_data_parallel(int mp, int gpus) {
     load_corpus(&corpus, NULL);
     std::vector<float> curve[2];
     for (int k = 0; k < 2; k++) {
-        OK(bes[k]->ops->set_params(bes[k], params.data()));
+        CK(bes[k]->ops->set_params(bes[k], params.data()));
         std::vector<float> z(P, 0.f);
-        OK(bes[k]->ops->set_opt_state(bes[k], z.data(), z.data()));
+        CK(bes[k]->ops->set_opt_state(bes[k], z.data(), z.data()));
         train(bes[k], &corpus, 17, 1, 10, &curve[k]);
     }
     worst = 0;
@@ -782,8 +767,8 @@ static void check_data_parallel(int mp, int gpus) {
     /* the replicas stayed identical: the same sequences on every GPU give the same logits, bit for bit */
     int share = N / gpus;
     for (int i = share; i < N; i++) in[i] = in[i % share], tg[i] = tg[i % share];
-    OK(many.ops->forward_loss(&many, in.data(), tg.data(), &loss[1]));
-    OK(many.ops->get_logits(&many, logits[1].data()));
+    CK(many.ops->forward_loss(&many, in.data(), tg.data(), &loss[1]));
+    CK(many.ops->get_logits(&many, logits[1].data()));
     size_t part = logits[1].size() / gpus;
     int differ = 0;
     for (int g = 1; g < gpus; g++) differ |= memcmp(logits[1].data(), logits[1].data() + g * part, part * 4) != 0;
@@ -794,7 +779,7 @@ static void check_data_parallel(int mp, int gpus) {
     for (int k = 0; k < 2; k++) {
         m[k].assign(P, NAN); /* a slice no GPU gave out stays NaN and fails the check */
         v[k].assign(P, NAN);
-        OK(bes[k]->ops->get_opt_state(bes[k], m[k].data(), v[k].data()));
+        CK(bes[k]->ops->get_opt_state(bes[k], m[k].data(), v[k].data()));
     }
     worst = std::max(worst_tensor_err(&one.layout, m[1], m[0], &worst_name),
                      worst_tensor_err(&one.layout, v[1], v[0], &worst_name));
@@ -825,7 +810,7 @@ int main(int argc, char **argv) {
     rng_seed(&rng, 20261127);
     check_embedding();
     GemmCtx *g;
-    OK(gemm_create(&g, 0));
+    CK(gemm_create(&g, 0));
     check_gemm<float>(g);
     check_gemm<bf16>(g);
     gemm_destroy(g);
@@ -842,7 +827,7 @@ int main(int argc, char **argv) {
     check_cross_entropy<float>();
     check_cross_entropy<bf16>();
     bool wgmma = false;
-    OK(flash_wgmma_available(&wgmma));
+    CK(flash_wgmma_available(&wgmma));
     if (wgmma) {
         printf("INFO  flash attention dispatch: wgmma kernels (the code loaded for this GPU has them)\n");
         check_wgmma(WG_KMAJOR);
