@@ -55,8 +55,12 @@ def main():
         elf = f.read()
     if elf[:4] != b"\x7fELF":
         sys.exit(f"{sys.argv[1]}: not an ELF cubin (build with nvcc -cubin)")
+    try:
+        kernels = [(name, code) for name, code in sections(elf)]
+    except (struct.error, ValueError, UnicodeDecodeError):
+        sys.exit(f"{sys.argv[1]}: truncated or damaged cubin (build it again with nvcc -cubin)")
     found = False
-    for name, code in sections(elf):
+    for name, code in kernels:
         if name.startswith(".text.") and "wgmma" in name:
             found = True
             print(f"{name[6:]}: exponentials between the waits of each step: {step_overlaps(code)}")

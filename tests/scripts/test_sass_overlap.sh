@@ -2,7 +2,8 @@
 # dev/cuda/sass_overlap.py on the flash kernels compiled here for sm_90a: it finds the three
 # wgmma kernels and their steps, and the dk/dv kernel's softmax still overlaps its products (a
 # change that loses that overlap slows the backward; BENCHMARKS.md, "cuda training"). It refuses
-# a file that is not a cubin. Needs nvcc (skipped without it) and no GPU.
+# a file that is not a cubin, and a truncated one, with a message. Needs nvcc (skipped without
+# it) and no GPU.
 set -euo pipefail
 if ! command -v nvcc > /dev/null; then
   echo "note: nvcc is not installed; skipped"
@@ -23,4 +24,10 @@ if python3 dev/cuda/sass_overlap.py "$T/bad" 2> "$T/err"; then
   exit 1
 fi
 grep -q "not an ELF cubin" "$T/err" || { echo "FAIL: unclear error: $(cat "$T/err")"; exit 1; }
+head -c 200 "$T/flash.cubin" > "$T/cut"
+if python3 dev/cuda/sass_overlap.py "$T/cut" 2> "$T/err"; then
+  echo "FAIL: a truncated cubin was accepted"
+  exit 1
+fi
+grep -q "truncated or damaged cubin" "$T/err" || { echo "FAIL: unclear error: $(cat "$T/err")"; exit 1; }
 echo "PASS sass_overlap"
