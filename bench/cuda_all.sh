@@ -7,8 +7,8 @@
 #            product waits (the softmax work that overlaps the tensor cores)
 #   e2e      the end-to-end trainer check (bench/cuda_train_e2e.sh)
 #   sanity   the overfitting check (configs/training_sanity.yaml) in bf16 with the medium model
-#   train    bench/train_cuda for $MODELS (default medium): ours, then the PyTorch anchor; then
-#            ours again with the mma.sync flash kernels (KRLLM_FLASH_KERNELS=mma)
+#   train    bench/train_cuda for $MODELS (default medium): ours, then the PyTorch anchor, $ROUNDS
+#            times (default 1); then ours again with the mma.sync flash kernels (KRLLM_FLASH_KERNELS=mma)
 #   scaling  data-parallel throughput for $MODELS on every GPU of the machine against one GPU:
 #            the same global batch (16 x 2048) split over them, and 16 x 2048 per GPU
 # STEPS picks some (default: all, in this order). Logs go to $LOG_DIR (default $OUT, the device
@@ -57,9 +57,10 @@ step_sanity() {
   grep -E '^step (1|250|500|750|1000)/' "$log/sanity.log"
 }
 step_train() {
-  timeout 400 bench/train_cuda "$models" 16 2048 10 > "$log/train_cuda.log" 2>&1 || status=1
-  grep -E 'tok_s' "$log/train_cuda.log"
-  KRLLM_FLASH_KERNELS=mma SKIP_TORCH=1 timeout 200 bench/train_cuda "$models" 16 2048 10 \
+  local rounds=${ROUNDS:-1}
+  ROUNDS=$rounds timeout $((400 * rounds)) bench/train_cuda "$models" 16 2048 10 > "$log/train_cuda.log" 2>&1 || status=1
+  grep -E 'tok_s|^summary' "$log/train_cuda.log"
+  KRLLM_FLASH_KERNELS=mma SKIP_TORCH=1 ROUNDS=1 timeout 200 bench/train_cuda "$models" 16 2048 10 \
     > "$log/train_cuda_mma.log" 2>&1 || status=1
   grep -E 'tok_s' "$log/train_cuda_mma.log"
 }

@@ -14,9 +14,10 @@
  *   3 stages, leaving room for the staged output.
  * - gemm_pingpong_kernel: 128 x 128 tiles, each consumer owning whole tiles (two m64n128k16 per
  *   k-slice), the two taking turns at the products, so that one's epilogue runs while the other
- *   multiplies. With SWIGLU, B holds W1 and W3 rows interleaved in blocks of 64, so a thread holds
- *   a and b of the same column: it writes a|b to their usual places and g = silu(a) * b, computed
- *   from a and b rounded to bf16 exactly as the separate SwiGLU kernel does.
+ *   multiplies. With SWIGLU, each tile's B slice is 64 rows of W1 and the same 64 rows of W3 (two
+ *   TMA boxes from the usual [W1; W3] weight), so a thread holds a and b of the same column: it
+ *   writes a|b to their usual places and g = silu(a) * b, computed from a and b rounded to bf16
+ *   exactly as the separate SwiGLU kernel does.
  *
  * This program checks each against cuBLASLt (and the SwiGLU kernel) and times them:
  *   gemm_tma [M N K]     (default: the medium model's w1|w3 product, 32768 9216 1024) */
@@ -45,11 +46,11 @@
 #define CO_SMEM (CO_STAGES * CO_STAGE_BYTES + CO_OUT_BYTES + 2 * CO_STAGES * 8 + 1024)
 #define PP_BM 128
 #define PP_BN 128
-#define PP_STAGES 4
+#define PP_STAGES 5
 #define PP_STAGE_BYTES ((PP_BM + PP_BN) * BK * 2)
-/* per warpgroup: its output tile as 2 chunks of 64 columns x 128 rows, then with SwiGLU g's chunk */
-__host__ __device__ constexpr int pp_out_bytes(bool swiglu) { return PP_BM * PP_BN * 2 + (swiglu ? PP_BM * 64 * 2 : 0); }
-constexpr int pp_smem(bool swiglu) { return PP_STAGES * PP_STAGE_BYTES + 2 * pp_out_bytes(swiglu) + (2 * PP_STAGES + 2) * 8 + 1024; }
+#define PP_CHUNKS 2                     /* staged output pieces per consumer warpgroup */
+#define PP_CHUNK_BYTES (PP_BM * 64 * 2) /* one piece: 128 rows x 64 columns */
+#define PP_SMEM (PP_STAGES * PP_STAGE_BYTES + 2 * PP_CHUNKS * PP_CHUNK_BYTES + (2 * PP_STAGES + 2) * 8 + 1024)
 
 /* 1 in the code built for sm_90a: whether the kernels below have bodies on this GPU. */
 __device__ const int gemm_code_loaded = KR_WGMMA_CODE;
@@ -88,8 +89,10 @@ __device__ __forceinline__ void tma_store_2d(const CUtensorMap *map, const void 
                  : "memory");
 }
 __device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
-/* Waits until the committed stores have read their shared-memory source. */
-__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+/* Waits until all but the newest N committed store groups have read their shared-memory source. */
+template <int N> __device__ __forceinline__ void bulk_wait_read() {
+    asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+}
 __device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
 /* Makes the warpgroup's shared-memory writes visible to TMA, then lines the warpgroup up. */
 __device__ __forceinline__ void wg_bar(int id) { asm volatile("bar.sync %0, 128;\n" ::"r"(id) : "memory"); }
@@ -130,21 +133,30 @@ __device__ __forceinline__ void wgmma_m64n128k16_ss(float *d, uint64_t desc_a, u
 }
 
 /* The producer: tile after tile (this block's i-th tile is blockIdx.x + i * gridDim.x), the A and B
- * slices of each k-block into the next stage of the ring, once its consumers have released it. */
-template <int BM_, int BN_, int STAGES_>
+ * slices of each k-block into the next stage of the ring, once its consumers have released it.
+ * With SPLIT_B, B comes as two boxes of BN_ / 2 rows: rows n0 and n0 + BN_ / 2 or, for the SwiGLU
+ * layout (swiglu_half = N / 2, B = [W1; W3]), W1's rows n0 / 2 and W3's rows N / 2 + n0 / 2. */
+template <int BM_, int BN_, int STAGES_, bool SPLIT_B>
 __device__ __forceinline__ void produce(const CUtensorMap *tm_a, const CUtensorMap *tm_b, unsigned char *ring,
-                                        uint64_t *full, uint64_t *empty, int tiles_m, int tiles_n, int kblocks) {
+                                        uint64_t *full, uint64_t *empty, int tiles_m, int tiles_n, int kblocks,
+                                        int swiglu_half) {
     constexpr int a_bytes = BM_ * BK * 2;
     for (int i = 0, t = blockIdx.x; t < tiles_m * tiles_n; i++, t += gridDim.x) {
         int m0, n0;
         tile_corner(t, tiles_m, tiles_n, BM_, BN_, &m0, &n0);
+        int b0 = swiglu_half ? n0 / 2 : n0, b1 = swiglu_half ? swiglu_half + n0 / 2 : n0 + BN_ / 2;
         for (int kb = 0; kb < kblocks; kb++) {
             int it = i * kblocks + kb, s = it % STAGES_;
             unsigned char *stage = ring + s * (BM_ + BN_) * BK * 2;
             mbar_wait(&empty[s], ((it / STAGES_) & 1) ^ 1);
             mbar_expect_tx(&full[s], (BM_ + BN_) * BK * 2);
             tma_load_2d(stage, tm_a, &full[s], kb * BK, m0);
-            tma_load_2d(stage + a_bytes, tm_b, &full[s], kb * BK, n0);
+            if (SPLIT_B) {
+                tma_load_2d(stage + a_bytes, tm_b, &full[s], kb * BK, b0);
+                tma_load_2d(stage + a_bytes + BN_ / 2 * BK * 2, tm_b, &full[s], kb * BK, b1);
+            } else {
+                tma_load_2d(stage + a_bytes, tm_b, &full[s], kb * BK, n0);
+            }
         }
     }
 }
@@ -166,7 +178,7 @@ __global__ void __launch_bounds__(384, 1) gemm_coop_kernel(const __grid_constant
     }
     __syncthreads();
     if (wg == 0) {
-        if (tid == 0) produce<CO_BM, CO_BN, CO_STAGES>(&tm_a, &tm_b, ring, full, empty, tiles_m, tiles_n, kblocks);
+        if (tid == 0) produce<CO_BM, CO_BN, CO_STAGES, false>(&tm_a, &tm_b, ring, full, empty, tiles_m, tiles_n, kblocks, 0);
         return;
     }
     int cw = wg - 1, row = (tid / 32) * 16 + (tid % 32) / 4, c = tid % 4;
@@ -193,7 +205,7 @@ __global__ void __launch_bounds__(384, 1) gemm_coop_kernel(const __grid_constant
         if (tid == 0) mbar_arrive(&empty[prev]);
 #pragma unroll
         for (int e = 0; e < 128; e++) asm volatile("" : "+f"(acc[e])::"memory");
-        if (tid == 0) bulk_wait_read(); /* the previous tile's stores have left the staging area */
+        if (tid == 0) bulk_wait_read<0>(); /* the previous tile's stores have left the staging area */
         wg_bar(1 + cw);
 #pragma unroll
         for (int j = 0; j < 32; j++) {
@@ -211,18 +223,22 @@ __global__ void __launch_bounds__(384, 1) gemm_coop_kernel(const __grid_constant
 #endif
 }
 
-/* Without SWIGLU: C [M, N] through tm_c (boxes of 64 columns x 128 rows). With SWIGLU: a|b
- * through tm_c ([M, N], a in columns [0, N/2), b in [N/2, N)) and g through tm_g ([M, N/2]). */
+/* Without SWIGLU: C [M, N] through tm_c (boxes of 64 columns x 128 rows). With SWIGLU: B = [W1; W3]
+ * ([N, K], W1 the first N / 2 rows), a|b through tm_c ([M, N], a in columns [0, N/2), b in
+ * [N/2, N)) and g through tm_g ([M, N/2]); a tile's columns [0, 64) are a's n0 / 2 + [0, 64),
+ * [64, 128) b's same columns.
+ * A tile leaves as 2 output pieces of 128 x 64 (3 with g), each staged in the warpgroup's next
+ * chunk once that chunk's previous store has read it. The producer warpgroup gives registers to
+ * the consumers (40 against 232 a thread; with 168 each, the SwiGLU epilogue spilled). */
 template <bool SWIGLU>
 __global__ void __launch_bounds__(384, 1) gemm_pingpong_kernel(const __grid_constant__ CUtensorMap tm_a,
                                                                const __grid_constant__ CUtensorMap tm_b,
                                                                const __grid_constant__ CUtensorMap tm_c,
                                                                const __grid_constant__ CUtensorMap tm_g, int M, int N, int K) {
 #if KR_WGMMA_CODE
-    constexpr int out_bytes = pp_out_bytes(SWIGLU);
     extern __shared__ unsigned char smem_raw[];
     unsigned char *ring = smem_aligned_1k(smem_raw), *staged = ring + PP_STAGES * PP_STAGE_BYTES;
-    uint64_t *full = (uint64_t *)(staged + 2 * out_bytes), *empty = full + PP_STAGES, *order = empty + PP_STAGES;
+    uint64_t *full = (uint64_t *)(staged + 2 * PP_CHUNKS * PP_CHUNK_BYTES), *empty = full + PP_STAGES, *order = empty + PP_STAGES;
     int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     int tiles_m = M / PP_BM, tiles_n = N / PP_BN, kblocks = K / BK;
     if (threadIdx.x == 0) {
@@ -233,12 +249,16 @@ __global__ void __launch_bounds__(384, 1) gemm_pingpong_kernel(const __grid_cons
     }
     __syncthreads();
     if (wg == 0) {
-        if (tid == 0) produce<PP_BM, PP_BN, PP_STAGES>(&tm_a, &tm_b, ring, full, empty, tiles_m, tiles_n, kblocks);
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+        if (tid == 0)
+            produce<PP_BM, PP_BN, PP_STAGES, true>(&tm_a, &tm_b, ring, full, empty, tiles_m, tiles_n, kblocks, SWIGLU ? N / 2 : 0);
         return;
     }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     int cw = wg - 1, row = (tid / 32) * 16 + (tid % 32) / 4, c = tid % 4;
-    unsigned char *out = staged + cw * out_bytes;
+    unsigned char *out = staged + cw * PP_CHUNKS * PP_CHUNK_BYTES;
     float acc[2][64]; /* rows 0-63 and 64-127 of the tile */
+    int piece = 0;    /* output pieces this warpgroup has staged so far: piece q goes through chunk q % PP_CHUNKS */
     /* The warpgroups take turns at the products (order[cw] opens warpgroup cw's next turn), so a
      * consumer never waits on a stage's barrier more than one phase ahead of it. */
     for (int i = cw, n = 0, t = blockIdx.x + cw * gridDim.x; t < tiles_m * tiles_n; i += 2, n++, t += 2 * gridDim.x) {
@@ -270,33 +290,32 @@ __global__ void __launch_bounds__(384, 1) gemm_pingpong_kernel(const __grid_cons
         for (int h = 0; h < 2; h++)
 #pragma unroll
             for (int e = 0; e < 64; e++) asm volatile("" : "+f"(acc[h][e])::"memory");
-        if (tid == 0) bulk_wait_read();
-        wg_bar(1 + cw);
 #pragma unroll
-        for (int h = 0; h < 2; h++) {
-            int r = 64 * h + row;
+        for (int p = 0; p < (SWIGLU ? 3 : 2); p++, piece++) {
+            unsigned char *chunk = out + (piece % PP_CHUNKS) * PP_CHUNK_BYTES;
+            if (tid == 0) bulk_wait_read<PP_CHUNKS - 1>(); /* the chunk's previous store has read it */
+            wg_bar(1 + cw);
 #pragma unroll
-            for (int j = 0; j < 16; j++) {
-                unsigned char *chunk = out + (j / 8) * 16384;
-                *staged_word(chunk, r, 8 * (j % 8) + 2 * c) = pack_bf16(acc[h][4 * j], acc[h][4 * j + 1]);
-                *staged_word(chunk, r + 8, 8 * (j % 8) + 2 * c) = pack_bf16(acc[h][4 * j + 2], acc[h][4 * j + 3]);
-            }
-            if (SWIGLU) /* tile columns [0, 64) are a's columns n0 / 2 + [0, 64), [64, 128) b's */
+            for (int h = 0; h < 2; h++) {
+                int r = 64 * h + row;
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
-                    float a[4], b[4];
+                    float v[4];
 #pragma unroll
-                    for (int e = 0; e < 4; e++) a[e] = round_bf16(acc[h][4 * j + e]), b[e] = round_bf16(acc[h][4 * (j + 8) + e]);
-                    *staged_word(out + 32768, r, 8 * j + 2 * c) = pack_bf16(silu_ref(a[0]) * b[0], silu_ref(a[1]) * b[1]);
-                    *staged_word(out + 32768, r + 8, 8 * j + 2 * c) = pack_bf16(silu_ref(a[2]) * b[2], silu_ref(a[3]) * b[3]);
+                    for (int e = 0; e < 4; e++)
+                        v[e] = p < 2 ? acc[h][4 * (j + 8 * p) + e]
+                                     : silu_ref(round_bf16(acc[h][4 * j + e])) * round_bf16(acc[h][4 * (j + 8) + e]);
+                    *staged_word(chunk, r, 8 * j + 2 * c) = pack_bf16(v[0], v[1]);
+                    *staged_word(chunk, r + 8, 8 * j + 2 * c) = pack_bf16(v[2], v[3]);
                 }
-        }
-        staged_for_tma(1 + cw);
-        if (tid == 0) {
-            int half = N / 2, col0 = n0 / 2;
-            for (int q = 0; q < 2; q++) tma_store_2d(&tm_c, out + q * 16384, SWIGLU ? (q ? half + col0 : col0) : n0 + 64 * q, m0);
-            if (SWIGLU) tma_store_2d(&tm_g, out + 32768, col0, m0);
-            bulk_commit();
+            }
+            staged_for_tma(1 + cw);
+            if (tid == 0) {
+                if (!SWIGLU) tma_store_2d(&tm_c, chunk, n0 + 64 * p, m0);
+                else if (p < 2) tma_store_2d(&tm_c, chunk, p * (N / 2) + n0 / 2, m0);
+                else tma_store_2d(&tm_g, chunk, n0 / 2, m0);
+                bulk_commit();
+            }
         }
     }
     if (tid == 0) bulk_wait_all();
@@ -348,15 +367,25 @@ static bf16 *upload(const std::vector<bf16> &h) {
     return d;
 }
 
-/* W1 and W3 (the first and second halves of w's rows) interleaved in blocks of `block` rows. */
-static std::vector<bf16> interleave_halves(const std::vector<bf16> &w, int rows, int K, int block) {
-    std::vector<bf16> out(w.size());
-    for (int r = 0; r < rows; r++) {
-        int blk = r / (2 * block), i = r % (2 * block), src = i < block ? blk * block + i : rows / 2 + blk * block + i - block;
-        memcpy(&out[(size_t)r * K], &w[(size_t)src * K], (size_t)K * 2);
-    }
-    return out;
+/* Mean time of one run over `runs` back-to-back runs after as many untimed ones: the rate the card
+ * sustains under its power limit, as in training, where single runs see the full clock. */
+template <typename F> static float sustained_ms(F f, int runs = 200) {
+    cudaEvent_t a, b;
+    CUDA_CK(cudaEventCreate(&a));
+    CUDA_CK(cudaEventCreate(&b));
+    for (int i = 0; i < runs; i++) f();
+    CUDA_CK(cudaEventRecord(a));
+    for (int i = 0; i < runs; i++) f();
+    CUDA_CK(cudaEventRecord(b));
+    CUDA_CK(cudaEventSynchronize(b));
+    float ms;
+    CUDA_CK(cudaEventElapsedTime(&ms, a, b));
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    return ms / runs;
 }
+
+typedef void (*PingPongKernel)(CUtensorMap, CUtensorMap, CUtensorMap, CUtensorMap, int, int, int);
 
 int main(int argc, char **argv) {
     int M = argc > 3 ? atoi(argv[1]) : 32768, N = argc > 3 ? atoi(argv[2]) : 9216, K = argc > 3 ? atoi(argv[3]) : 1024;
@@ -378,7 +407,7 @@ int main(int argc, char **argv) {
     int F = N / 2;
     srand(1);
     std::vector<bf16> ha = random_bf16((size_t)M * K), hb = random_bf16((size_t)N * K);
-    bf16 *a = upload(ha), *b = upload(hb), *b_inter = upload(interleave_halves(hb, N, K, 64));
+    bf16 *a = upload(ha), *b = upload(hb);
     bf16 *c_ref, *g_ref, *c, *g;
     CUDA_CK(cudaMalloc(&c_ref, (size_t)M * N * 2));
     CUDA_CK(cudaMalloc(&g_ref, (size_t)M * F * 2));
@@ -389,43 +418,52 @@ int main(int argc, char **argv) {
     CK(linear_fwd<bf16>(gc, a, b, c_ref, M, K, N));
     CK(k_swiglu_fwd<bf16>(c_ref, g_ref, M, F, 0));
     CUtensorMap co_a = tensor_map(a, M, K, CO_BM, BK), co_b = tensor_map(b, N, K, CO_BN, BK), co_c = tensor_map(c, M, N, 64, 64);
-    CUtensorMap pp_a = tensor_map(a, M, K, PP_BM, BK), pp_b = tensor_map(b, N, K, PP_BN, BK);
-    CUtensorMap pp_bi = tensor_map(b_inter, N, K, PP_BN, BK), pp_c = tensor_map(c, M, N, PP_BM, 64);
-    CUtensorMap pp_g = tensor_map(g, M, F, PP_BM, 64);
+    CUtensorMap pp_a = tensor_map(a, M, K, PP_BM, BK), pp_b = tensor_map(b, N, K, PP_BN / 2, BK);
+    CUtensorMap pp_c = tensor_map(c, M, N, PP_BM, 64), pp_g = tensor_map(g, M, F, PP_BM, 64);
     CUDA_CK(cudaFuncSetAttribute(gemm_coop_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, CO_SMEM));
-    CUDA_CK(cudaFuncSetAttribute(gemm_pingpong_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, pp_smem(false)));
-    CUDA_CK(cudaFuncSetAttribute(gemm_pingpong_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, pp_smem(true)));
+    struct Variant {
+        const char *name;
+        PingPongKernel kernel; /* NULL: the cooperative kernel */
+        int smem;
+        bool swiglu;
+    } variants[] = {
+        {"cooperative 128x256", NULL, CO_SMEM, false},
+        {"ping-pong 128x128", gemm_pingpong_kernel<false>, PP_SMEM, false},
+        {"ping-pong + SwiGLU", gemm_pingpong_kernel<true>, PP_SMEM, true},
+    };
     int sms = prop.multiProcessorCount, failed = 0;
     int co_grid = std::min(sms, (M / CO_BM) * (N / CO_BN)), pp_grid = std::min(sms, (M / PP_BM) * (N / PP_BN));
     double flops = 2.0 * M * N * K;
-    float t_ref = time_ms([&] { CK(linear_fwd<bf16>(gc, a, b, c_ref, M, K, N)); });
-    float t_swiglu = time_ms([&] { CK(k_swiglu_fwd<bf16>(c_ref, g_ref, M, F, 0)); });
-    printf("cuBLASLt (tuned)          %.3f ms %6.1f TFLOP/s; + the SwiGLU kernel %.3f ms = %.3f ms\n", t_ref,
-           flops / t_ref / 1e9, t_swiglu, t_ref + t_swiglu);
-    struct Variant {
-        const char *name;
-        bool swiglu;
-    } variants[3] = {{"cooperative 128x256", false}, {"ping-pong 128x128", false}, {"ping-pong + SwiGLU", true}};
-    for (int v = 0; v < 3; v++) {
+    auto ref = [&] { CK(linear_fwd<bf16>(gc, a, b, c_ref, M, K, N)); };
+    auto ref_swiglu = [&] {
+        ref();
+        CK(k_swiglu_fwd<bf16>(c_ref, g_ref, M, F, 0));
+    };
+    float t_ref = time_ms(ref), t_ref_swiglu = time_ms(ref_swiglu);
+    float s_ref = sustained_ms(ref), s_ref_swiglu = sustained_ms(ref_swiglu);
+    printf("times: median of 10 single runs | mean of 200 back to back (sustained)\n");
+    printf("     %-21s %.3f | %.3f ms %6.1f TFLOP/s\n", "cuBLASLt (tuned)", t_ref, s_ref, flops / s_ref / 1e9);
+    printf("     %-21s %.3f | %.3f ms\n", "cuBLASLt + SwiGLU", t_ref_swiglu, s_ref_swiglu);
+    for (const Variant &v : variants) {
+        if (v.kernel) CUDA_CK(cudaFuncSetAttribute(v.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem));
         CUDA_CK(cudaMemset(c, 0, (size_t)M * N * 2));
         CUDA_CK(cudaMemset(g, 0, (size_t)M * F * 2));
         auto run = [&] {
-            if (v == 0) gemm_coop_kernel<<<co_grid, 384, CO_SMEM>>>(co_a, co_b, co_c, M, N, K);
-            else if (v == 1) gemm_pingpong_kernel<false><<<pp_grid, 384, pp_smem(false)>>>(pp_a, pp_b, pp_c, pp_g, M, N, K);
-            else gemm_pingpong_kernel<true><<<pp_grid, 384, pp_smem(true)>>>(pp_a, pp_bi, pp_c, pp_g, M, N, K);
+            if (!v.kernel) gemm_coop_kernel<<<co_grid, 384, CO_SMEM>>>(co_a, co_b, co_c, M, N, K);
+            else v.kernel<<<pp_grid, 384, v.smem>>>(pp_a, pp_b, pp_c, pp_g, M, N, K);
         };
         run();
         CUDA_CK(cudaGetLastError());
         CUDA_CK(cudaDeviceSynchronize());
         size_t dc = 0, dg = 0;
-        double ec = compare(c_ref, c, (size_t)M * N, &dc), eg = variants[v].swiglu ? compare(g_ref, g, (size_t)M * F, &dg) : 0;
+        double ec = compare(c_ref, c, (size_t)M * N, &dc), eg = v.swiglu ? compare(g_ref, g, (size_t)M * F, &dg) : 0;
         bool ok = ec < 1e-2 && eg < 1e-2;
         failed |= !ok;
-        float t = time_ms(run);
+        float t = time_ms(run), st = sustained_ms(run);
         CUDA_CK(cudaGetLastError());
-        printf("%s %-21s %.3f ms %6.1f TFLOP/s  (against cuBLASLt: relative %.1e, %zu elements differ", ok ? "PASS" : "FAIL",
-               variants[v].name, t, flops / t / 1e9, ec, dc);
-        if (variants[v].swiglu) printf("; g against the SwiGLU kernel: relative %.1e, %zu differ", eg, dg);
+        printf("%s %-21s %.3f | %.3f ms %6.1f TFLOP/s  (against cuBLASLt: relative %.1e, %zu elements differ", ok ? "PASS" : "FAIL",
+               v.name, t, st, flops / st / 1e9, ec, dc);
+        if (v.swiglu) printf("; g against the SwiGLU kernel: relative %.1e, %zu differ", eg, dg);
         printf(")\n");
     }
     return failed;
