@@ -17,10 +17,14 @@
  *   multiplies. With SWIGLU, each tile's B slice is 64 rows of W1 and the same 64 rows of W3 (two
  *   TMA boxes from the usual [W1; W3] weight), so a thread holds a and b of the same column: it
  *   writes a|b to their usual places and g = silu(a) * b, computed from a and b rounded to bf16
- *   exactly as the separate SwiGLU kernel does.
+ *   exactly as the separate SwiGLU kernel does. Also in clusters of two blocks along M, which
+ *   share each B tile: each block fetches half of it for both (TMA multicast), so B crosses L2
+ *   once per two tiles.
  *
- * This program checks each against cuBLASLt (and the SwiGLU kernel) and times them:
- *   gemm_tma [M N K]     (default: the medium model's w1|w3 product, 32768 9216 1024) */
+ * This program checks each against cuBLASLt (and the SwiGLU kernel) and times them, alone and
+ * back to back (the power-limited rate of training):
+ *   gemm_tma [M N K]     (default: the medium model's w1|w3 product, 32768 9216 1024; M a
+ *                         multiple of 256, N of 256, K of 64) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
 #include <math.h>
@@ -88,6 +92,35 @@ __device__ __forceinline__ void tma_store_2d(const CUtensorMap *map, const void 
                  "r"(c1), "r"(smem_addr(src))
                  : "memory");
 }
+/* The same box into the same place of every block of the cluster in `mask`, each block's barrier
+ * at that place counting the bytes. */
+__device__ __forceinline__ void tma_load_2d_multicast(void *dst, const CUtensorMap *map, uint64_t *bar, int c0, int c1,
+                                                      uint16_t mask) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(
+                     smem_addr(dst)),
+                 "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(smem_addr(bar)), "h"(mask)
+                 : "memory");
+}
+__device__ __forceinline__ uint32_t cluster_rank() {
+    uint32_t r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+    return r;
+}
+/* Every thread of every block of the cluster. */
+__device__ __forceinline__ void cluster_sync() {
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+/* Arrives on the barrier at the same place in block `rank` of the cluster. With the default
+ * (block-scope) release: what it orders is this block's finished wgmma reads of a stage before
+ * the other block's next TMA write into it, as for the local arrive. A cluster-scope release (and
+ * acquire in the producer's wait) put a GPU-wide memory barrier into every k-step and made the
+ * kernel 1.9x slower. */
+__device__ __forceinline__ void mbar_arrive_remote(uint64_t *b, uint32_t rank) {
+    asm volatile("{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
+                 "mbarrier.arrive.shared::cluster.b64 _, [remote];\n}\n" ::"r"(smem_addr(b)),
+                 "r"(rank)
+                 : "memory");
+}
 __device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
 /* Waits until all but the newest N committed store groups have read their shared-memory source. */
 template <int N> __device__ __forceinline__ void bulk_wait_read() {
@@ -132,30 +165,43 @@ __device__ __forceinline__ void wgmma_m64n128k16_ss(float *d, uint64_t desc_a, u
                  : "l"(desc_a), "l"(desc_b), "r"(accumulate));
 }
 
-/* The producer: tile after tile (this block's i-th tile is blockIdx.x + i * gridDim.x), the A and B
+/* Output tile t of a block that is `rank` of a cluster of CL blocks along M: the cluster walks
+ * tiles of CL * BM rows, each block taking its BM of them, so that the blocks share B's tile. */
+template <int BM_, int BN_, int CL>
+__device__ __forceinline__ void cluster_tile_corner(int t, int tiles_m, int tiles_n, int rank, int *m0, int *n0) {
+    tile_corner(t, tiles_m / CL, tiles_n, CL * BM_, BN_, m0, n0);
+    *m0 += rank * BM_;
+}
+
+/* The producer: tile after tile (the cluster's i-th tile is cid + i * nclusters), the A and B
  * slices of each k-block into the next stage of the ring, once its consumers have released it.
  * With SPLIT_B, B comes as two boxes of BN_ / 2 rows: rows n0 and n0 + BN_ / 2 or, for the SwiGLU
- * layout (swiglu_half = N / 2, B = [W1; W3]), W1's rows n0 / 2 and W3's rows N / 2 + n0 / 2. */
-template <int BM_, int BN_, int STAGES_, bool SPLIT_B>
+ * layout (swiglu_half = N / 2, B = [W1; W3]), W1's rows n0 / 2 and W3's rows N / 2 + n0 / 2.
+ * In a cluster of two (SPLIT_B), each block fetches one of the boxes for both blocks (multicast),
+ * and a stage is free again once the consumers of both blocks have released it. */
+template <int BM_, int BN_, int STAGES_, bool SPLIT_B, int CL>
 __device__ __forceinline__ void produce(const CUtensorMap *tm_a, const CUtensorMap *tm_b, unsigned char *ring,
                                         uint64_t *full, uint64_t *empty, int tiles_m, int tiles_n, int kblocks,
-                                        int swiglu_half) {
+                                        int swiglu_half, int rank, int cid, int nclusters) {
+    static_assert(CL == 1 || SPLIT_B, "a cluster shares B as two boxes");
     constexpr int a_bytes = BM_ * BK * 2;
-    for (int i = 0, t = blockIdx.x; t < tiles_m * tiles_n; i++, t += gridDim.x) {
+    for (int i = 0, t = cid; t < tiles_m / CL * tiles_n; i++, t += nclusters) {
         int m0, n0;
-        tile_corner(t, tiles_m, tiles_n, BM_, BN_, &m0, &n0);
+        cluster_tile_corner<BM_, BN_, CL>(t, tiles_m, tiles_n, rank, &m0, &n0);
         int b0 = swiglu_half ? n0 / 2 : n0, b1 = swiglu_half ? swiglu_half + n0 / 2 : n0 + BN_ / 2;
         for (int kb = 0; kb < kblocks; kb++) {
             int it = i * kblocks + kb, s = it % STAGES_;
-            unsigned char *stage = ring + s * (BM_ + BN_) * BK * 2;
+            unsigned char *stage = ring + s * (BM_ + BN_) * BK * 2, *stage_b = stage + a_bytes;
             mbar_wait(&empty[s], ((it / STAGES_) & 1) ^ 1);
             mbar_expect_tx(&full[s], (BM_ + BN_) * BK * 2);
             tma_load_2d(stage, tm_a, &full[s], kb * BK, m0);
-            if (SPLIT_B) {
-                tma_load_2d(stage + a_bytes, tm_b, &full[s], kb * BK, b0);
-                tma_load_2d(stage + a_bytes + BN_ / 2 * BK * 2, tm_b, &full[s], kb * BK, b1);
+            if (CL > 1) {
+                tma_load_2d_multicast(stage_b + rank * (BN_ / 2) * BK * 2, tm_b, &full[s], kb * BK, rank ? b1 : b0, 0x3);
+            } else if (SPLIT_B) {
+                tma_load_2d(stage_b, tm_b, &full[s], kb * BK, b0);
+                tma_load_2d(stage_b + BN_ / 2 * BK * 2, tm_b, &full[s], kb * BK, b1);
             } else {
-                tma_load_2d(stage + a_bytes, tm_b, &full[s], kb * BK, n0);
+                tma_load_2d(stage_b, tm_b, &full[s], kb * BK, n0);
             }
         }
     }
@@ -178,7 +224,8 @@ __global__ void __launch_bounds__(384, 1) gemm_coop_kernel(const __grid_constant
     }
     __syncthreads();
     if (wg == 0) {
-        if (tid == 0) produce<CO_BM, CO_BN, CO_STAGES, false>(&tm_a, &tm_b, ring, full, empty, tiles_m, tiles_n, kblocks, 0);
+        if (tid == 0) produce<CO_BM, CO_BN, CO_STAGES, false, 1>(&tm_a, &tm_b, ring, full, empty, tiles_m, tiles_n, kblocks, 0, 0,
+                                                     blockIdx.x, gridDim.x);
         return;
     }
     int cw = wg - 1, row = (tid / 32) * 16 + (tid % 32) / 4, c = tid % 4;
@@ -229,8 +276,9 @@ __global__ void __launch_bounds__(384, 1) gemm_coop_kernel(const __grid_constant
  * [64, 128) b's same columns.
  * A tile leaves as 2 output pieces of 128 x 64 (3 with g), each staged in the warpgroup's next
  * chunk once that chunk's previous store has read it. The producer warpgroup gives registers to
- * the consumers (40 against 232 a thread; with 168 each, the SwiGLU epilogue spilled). */
-template <bool SWIGLU>
+ * the consumers (40 against 232 a thread; with 168 each, the SwiGLU epilogue spilled).
+ * CL = 2: launched in clusters of two blocks along M that share each B tile (produce). */
+template <bool SWIGLU, int CL>
 __global__ void __launch_bounds__(384, 1) gemm_pingpong_kernel(const __grid_constant__ CUtensorMap tm_a,
                                                                const __grid_constant__ CUtensorMap tm_b,
                                                                const __grid_constant__ CUtensorMap tm_c,
@@ -240,30 +288,40 @@ __global__ void __launch_bounds__(384, 1) gemm_pingpong_kernel(const __grid_cons
     unsigned char *ring = smem_aligned_1k(smem_raw), *staged = ring + PP_STAGES * PP_STAGE_BYTES;
     uint64_t *full = (uint64_t *)(staged + 2 * PP_CHUNKS * PP_CHUNK_BYTES), *empty = full + PP_STAGES, *order = empty + PP_STAGES;
     int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
-    int tiles_m = M / PP_BM, tiles_n = N / PP_BN, kblocks = K / BK;
+    int tiles_m = M / PP_BM, tiles_n = N / PP_BN, kblocks = K / BK, ntiles = tiles_m / CL * tiles_n;
+    int rank = CL > 1 ? (int)cluster_rank() : 0, cid = blockIdx.x / CL, nclusters = gridDim.x / CL;
     if (threadIdx.x == 0) {
         barriers_init(full, PP_STAGES, 1);
-        barriers_init(empty, PP_STAGES, 1);
+        barriers_init(empty, PP_STAGES, CL);
         barriers_init(order, 2, 1);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
-    __syncthreads();
+    if (CL > 1) cluster_sync(); /* the other block's barriers are ready before anything reaches them */
+    else __syncthreads();
     if (wg == 0) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
         if (tid == 0)
-            produce<PP_BM, PP_BN, PP_STAGES, true>(&tm_a, &tm_b, ring, full, empty, tiles_m, tiles_n, kblocks, SWIGLU ? N / 2 : 0);
+            produce<PP_BM, PP_BN, PP_STAGES, true, CL>(&tm_a, &tm_b, ring, full, empty, tiles_m, tiles_n, kblocks,
+                                                       SWIGLU ? N / 2 : 0, rank, cid, nclusters);
+        __syncwarp();
+        if (CL > 1) cluster_sync(); /* no block leaves while the other may still write to it */
         return;
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    /* a stage goes back to the producers of every block that filled part of it */
+    auto release = [&](int s) {
+        mbar_arrive(&empty[s]);
+        if (CL > 1) mbar_arrive_remote(&empty[s], rank ^ 1);
+    };
     int cw = wg - 1, row = (tid / 32) * 16 + (tid % 32) / 4, c = tid % 4;
     unsigned char *out = staged + cw * PP_CHUNKS * PP_CHUNK_BYTES;
     float acc[2][64]; /* rows 0-63 and 64-127 of the tile */
     int piece = 0;    /* output pieces this warpgroup has staged so far: piece q goes through chunk q % PP_CHUNKS */
     /* The warpgroups take turns at the products (order[cw] opens warpgroup cw's next turn), so a
      * consumer never waits on a stage's barrier more than one phase ahead of it. */
-    for (int i = cw, n = 0, t = blockIdx.x + cw * gridDim.x; t < tiles_m * tiles_n; i += 2, n++, t += 2 * gridDim.x) {
+    for (int i = cw, n = 0, t = cid + cw * nclusters; t < ntiles; i += 2, n++, t += 2 * nclusters) {
         int m0, n0;
-        tile_corner(t, tiles_m, tiles_n, PP_BM, PP_BN, &m0, &n0);
+        cluster_tile_corner<PP_BM, PP_BN, CL>(t, tiles_m, tiles_n, rank, &m0, &n0);
         if (cw == 1) mbar_wait(&order[1], n & 1);
         else if (n > 0) mbar_wait(&order[0], (n - 1) & 1);
         int prev = -1;
@@ -280,12 +338,12 @@ __global__ void __launch_bounds__(384, 1) gemm_pingpong_kernel(const __grid_cons
             }
             wg_commit();
             wg_wait<1>();
-            if (prev >= 0 && tid == 0) mbar_arrive(&empty[prev]);
+            if (prev >= 0 && tid == 0) release(prev);
             prev = s;
         }
         if (tid == 0) mbar_arrive(&order[cw ^ 1]); /* every stage of this tile is in: the other's turn */
         wg_wait<0>();
-        if (tid == 0) mbar_arrive(&empty[prev]);
+        if (tid == 0) release(prev);
 #pragma unroll
         for (int h = 0; h < 2; h++)
 #pragma unroll
@@ -319,6 +377,8 @@ __global__ void __launch_bounds__(384, 1) gemm_pingpong_kernel(const __grid_cons
         }
     }
     if (tid == 0) bulk_wait_all();
+    __syncwarp();
+    if (CL > 1) cluster_sync();
 #endif
 }
 
@@ -389,8 +449,8 @@ typedef void (*PingPongKernel)(CUtensorMap, CUtensorMap, CUtensorMap, CUtensorMa
 
 int main(int argc, char **argv) {
     int M = argc > 3 ? atoi(argv[1]) : 32768, N = argc > 3 ? atoi(argv[2]) : 9216, K = argc > 3 ? atoi(argv[3]) : 1024;
-    if (M % CO_BM || N % CO_BN || K % BK) {
-        fprintf(stderr, "M, N, K must be multiples of %d, %d, %d\n", CO_BM, CO_BN, BK);
+    if (M % (2 * PP_BM) || N % CO_BN || K % BK) {
+        fprintf(stderr, "M, N, K must be multiples of %d, %d, %d\n", 2 * PP_BM, CO_BN, BK);
         return 2;
     }
     int loaded = 0;
@@ -426,13 +486,16 @@ int main(int argc, char **argv) {
         PingPongKernel kernel; /* NULL: the cooperative kernel */
         int smem;
         bool swiglu;
+        int cluster; /* blocks per cluster */
     } variants[] = {
-        {"cooperative 128x256", NULL, CO_SMEM, false},
-        {"ping-pong 128x128", gemm_pingpong_kernel<false>, PP_SMEM, false},
-        {"ping-pong + SwiGLU", gemm_pingpong_kernel<true>, PP_SMEM, true},
+        {"cooperative 128x256", NULL, CO_SMEM, false, 1},
+        {"ping-pong 128x128", gemm_pingpong_kernel<false, 1>, PP_SMEM, false, 1},
+        {"ping-pong, clusters", gemm_pingpong_kernel<false, 2>, PP_SMEM, false, 2},
+        {"ping-pong + SwiGLU", gemm_pingpong_kernel<true, 1>, PP_SMEM, true, 1},
+        {"pp + SwiGLU, clusters", gemm_pingpong_kernel<true, 2>, PP_SMEM, true, 2},
     };
     int sms = prop.multiProcessorCount, failed = 0;
-    int co_grid = std::min(sms, (M / CO_BM) * (N / CO_BN)), pp_grid = std::min(sms, (M / PP_BM) * (N / PP_BN));
+    int co_grid = std::min(sms, (M / CO_BM) * (N / CO_BN));
     double flops = 2.0 * M * N * K;
     auto ref = [&] { CK(linear_fwd<bf16>(gc, a, b, c_ref, M, K, N)); };
     auto ref_swiglu = [&] {
@@ -448,9 +511,20 @@ int main(int argc, char **argv) {
         if (v.kernel) CUDA_CK(cudaFuncSetAttribute(v.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem));
         CUDA_CK(cudaMemset(c, 0, (size_t)M * N * 2));
         CUDA_CK(cudaMemset(g, 0, (size_t)M * F * 2));
+        /* as many whole clusters as can run at once (a cluster's blocks share a GPC, so clusters of
+         * two may leave multiprocessors idle), each walking output tiles */
+        cudaLaunchAttribute cluster_dim;
+        cluster_dim.id = cudaLaunchAttributeClusterDimension;
+        cluster_dim.val.clusterDim.x = v.cluster, cluster_dim.val.clusterDim.y = 1, cluster_dim.val.clusterDim.z = 1;
+        cudaLaunchConfig_t cfg = {dim3(sms / v.cluster * v.cluster), dim3(384), (size_t)v.smem, 0, &cluster_dim, 1};
+        int clusters = sms / v.cluster;
+        if (v.kernel && v.cluster > 1) CUDA_CK(cudaOccupancyMaxActiveClusters(&clusters, v.kernel, &cfg));
+        clusters = std::min(clusters, (M / PP_BM / v.cluster) * (N / PP_BN));
+        cfg.gridDim = dim3(clusters * v.cluster);
         auto run = [&] {
             if (!v.kernel) gemm_coop_kernel<<<co_grid, 384, CO_SMEM>>>(co_a, co_b, co_c, M, N, K);
-            else v.kernel<<<pp_grid, 384, v.smem>>>(pp_a, pp_b, pp_c, pp_g, M, N, K);
+            else if (v.cluster == 1) v.kernel<<<clusters, 384, v.smem>>>(pp_a, pp_b, pp_c, pp_g, M, N, K);
+            else CUDA_CK(cudaLaunchKernelEx(&cfg, v.kernel, pp_a, pp_b, pp_c, pp_g, M, N, K));
         };
         run();
         CUDA_CK(cudaGetLastError());
@@ -461,8 +535,8 @@ int main(int argc, char **argv) {
         failed |= !ok;
         float t = time_ms(run), st = sustained_ms(run);
         CUDA_CK(cudaGetLastError());
-        printf("%s %-21s %.3f | %.3f ms %6.1f TFLOP/s  (against cuBLASLt: relative %.1e, %zu elements differ", ok ? "PASS" : "FAIL",
-               v.name, t, st, flops / st / 1e9, ec, dc);
+        printf("%s %-21s %.3f | %.3f ms %6.1f TFLOP/s  (%d blocks; against cuBLASLt: relative %.1e, %zu elements differ",
+               ok ? "PASS" : "FAIL", v.name, t, st, flops / st / 1e9, clusters * v.cluster, ec, dc);
         if (v.swiglu) printf("; g against the SwiGLU kernel: relative %.1e, %zu differ", eg, dg);
         printf(")\n");
     }
