@@ -1,10 +1,13 @@
 /* Training throughput of the CUDA backend: full steps (forward, backward, gradient norm,
- * clipped AdamW) on random tokens, like the PyTorch anchor. Prints one JSON line.
+ * clipped AdamW) on random tokens, like the PyTorch anchor. Prints one JSON line; its t_end (wall
+ * clock, seconds since the epoch) closes the timed steps, so that bench/train_cuda can read the
+ * GPU's power over them.
  * Usage: train_cuda_bench --model configs/model_medium.yaml [--batch 16] [--seq 2048]
  *        [--steps 10] [--warmup 3] [--recompute] [--fp32] [--gpus N]
  * With --gpus N the batch is split over N GPUs (data parallel); MFU and memory are per GPU. */
 #include <cuda_runtime.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +77,8 @@ int main(int argc, char **argv) {
     for (int t = 1; rc == 0 && t <= steps; t++) rc = step(&be, in, tg, warmup + t, &loss);
     sync_gpus(gpus);
     double dt = (kr_now() - t0) / steps;
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
     if (rc != 0) {
         printf("{\"model\":\"%s\",\"error\":\"%s\"}\n", cfg.name, kr_last_error());
         return 1;
@@ -83,9 +88,10 @@ int main(int argc, char **argv) {
     double tps = N / dt, flops = model_flops_per_token(&cfg, T) * tps, peak = 989e12 * gpus;
     printf("{\"impl\":\"krllm\",\"model\":\"%s\",\"params_M\":%.1f,\"B\":%d,\"T\":%d,\"gpus\":%d,\"precision\":\"%s\",\"recompute\":%d,"
            "\"step_ms\":%.1f,\"tok_s\":%.0f,\"tflops\":%.1f,\"mfu_vs_989\":%.3f,\"mem_GB\":%.1f,\"device_used_GB\":%.1f,"
-           "\"loss\":%.3f,\"device\":\"%s\"}\n",
+           "\"loss\":%.3f,\"device\":\"%s\",\"t_end\":%.3f}\n",
            cfg.name, P / 1e6, B, T, gpus, fp32 ? "fp32" : "bf16", recompute, dt * 1e3, tps, flops / 1e12, flops / peak,
-           be.ops->memory_in_use(&be) / 1e9, (total_b - free_b) / 1e9, loss, cuda_device_name());
+           be.ops->memory_in_use(&be) / 1e9, (total_b - free_b) / 1e9, loss, cuda_device_name(),
+           wall.tv_sec + wall.tv_nsec * 1e-9);
     backend_destroy(&be);
     free(params);
     free(in);
