@@ -395,6 +395,17 @@ static void forward_logits(Backend *be, const std::vector<float> &params, const 
     CK(be->ops->get_logits(be, logits.data()));
 }
 
+/* The gradients of `micro` accumulated passes over the batch, each scaled by 1 / micro (the loss
+ * is the last pass's), and, given `norm`, their norm, asked for before the gradients themselves. */
+static void gradients(Backend *be, const std::vector<int32_t> &in, const std::vector<int32_t> &tg, int micro,
+                      float *loss, std::vector<float> &grads, float *norm = NULL) {
+    CK(be->ops->zero_grad(be));
+    for (int k = 0; k < micro; k++) CK(be->ops->forward_backward(be, in.data(), tg.data(), 1.f / micro, loss));
+    if (norm) CK(be->ops->grad_norm(be, norm));
+    grads.resize(be->layout.num_params);
+    CK(be->ops->get_grads(be, grads.data()));
+}
+
 /* 0 when a and b agree bit for bit; else 1, naming the first tensor that differs. */
 static double first_difference(const ParamLayout *l, const std::vector<float> &a, const std::vector<float> &b) {
     for (int t = 0; t < l->num_tensors; t++) {
@@ -447,10 +458,7 @@ static void check_model(int tied, int mp, int head_dim = 32) {
     for (int b = 0; b < 3; b++) {
         Backend *be = bes[b];
         forward_logits(be, params, in, tg, &loss[b], logits[b]);
-        CK(be->ops->zero_grad(be));
-        CK(be->ops->forward_backward(be, in.data(), tg.data(), 1.0f, &lossfb[b]));
-        grads[b].resize(P);
-        CK(be->ops->get_grads(be, grads[b].data()));
+        gradients(be, in, tg, 1, &lossfb[b], grads[b]);
     }
     /* The flash kernels (head size 64) round the probabilities and dS to bf16 before their
      * products, as bf16 flash attention does; the portable kernels keep them in fp32. On this
@@ -473,10 +481,8 @@ static void check_model(int tied, int mp, int head_dim = 32) {
     snprintf(what, sizeof what, "%s: recompute grads bit-identical", label);
     expect(what, first_difference(&cpu.layout, grads[1], grads[2]), 0);
     /* the same pass again on the same backend: any race would show as a difference */
-    std::vector<float> again(P);
-    CK(gpu.ops->zero_grad(&gpu));
-    CK(gpu.ops->forward_backward(&gpu, in.data(), tg.data(), 1.0f, &lossfb[1]));
-    CK(gpu.ops->get_grads(&gpu, again.data()));
+    std::vector<float> again;
+    gradients(&gpu, in, tg, 1, &lossfb[1], again);
     snprintf(what, sizeof what, "%s: repeated pass bit-identical", label);
     expect(what, first_difference(&cpu.layout, grads[1], again), 0);
     /* GEMM algorithms chosen by timing must not change a bit: the same pass with the tuning off */
@@ -490,9 +496,7 @@ static void check_model(int tied, int mp, int head_dim = 32) {
         else unsetenv("KRLLM_GEMM_TUNE");
         float l;
         CK(untuned.ops->set_params(&untuned, params.data()));
-        CK(untuned.ops->zero_grad(&untuned));
-        CK(untuned.ops->forward_backward(&untuned, in.data(), tg.data(), 1.0f, &l));
-        CK(untuned.ops->get_grads(&untuned, again.data()));
+        gradients(&untuned, in, tg, 1, &l, again);
         snprintf(what, sizeof what, "%s: grads with GEMM tuning off bit-identical", label);
         expect(what, first_difference(&cpu.layout, grads[1], again), 0);
         backend_destroy(&untuned);
@@ -524,11 +528,8 @@ static void check_model(int tied, int mp, int head_dim = 32) {
         expect(what, rel_err(got, want), 1e-5);
     }
     /* accumulation: two half-scaled passes equal one full pass (gpu_rc still holds `params`) */
-    std::vector<float> acc(P);
-    CK(gpu_rc.ops->zero_grad(&gpu_rc));
-    CK(gpu_rc.ops->forward_backward(&gpu_rc, in.data(), tg.data(), 0.5f, &loss[2]));
-    CK(gpu_rc.ops->forward_backward(&gpu_rc, in.data(), tg.data(), 0.5f, &loss[2]));
-    CK(gpu_rc.ops->get_grads(&gpu_rc, acc.data()));
+    std::vector<float> acc;
+    gradients(&gpu_rc, in, tg, 2, &loss[2], acc);
     snprintf(what, sizeof what, "%s: 2 accumulated half passes vs 1 pass", label);
     expect(what, rel_err(acc, grads[2]), 1e-6);
     for (int b = 0; b < 3; b++) backend_destroy(bes[b]);
@@ -730,12 +731,7 @@ static void check_data_parallel(int mp, int gpus) {
         Backend *be = bes[k];
         forward_logits(be, params, in, tg, &loss[k], logits[k]);
         /* two accumulated micro-batches: the average across GPUs must come once, at the end */
-        CK(be->ops->zero_grad(be));
-        CK(be->ops->forward_backward(be, in.data(), tg.data(), 0.5f, &loss[k]));
-        CK(be->ops->forward_backward(be, in.data(), tg.data(), 0.5f, &loss[k]));
-        CK(be->ops->grad_norm(be, &norm[k]));
-        grads[k].resize(P);
-        CK(be->ops->get_grads(be, grads[k].data()));
+        gradients(be, in, tg, 2, &loss[k], grads[k], &norm[k]);
     }
     /* each row's forward is the same computation on any GPU; gradients differ only in how the
      * rows' contributions are summed (measured on 2 GPUs: below 1e-6 in both precisions) */
