@@ -158,8 +158,12 @@ $(BUILD)/dev/%.o: dev/cuda/%.cu
 $(BUILD)/dev/gemm_tma: $(BUILD)/dev/gemm_tma.o $(CU_OBJ) $(BUILD)/libkrllm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
 
+$(BUILD)/dev/gemm_configs: $(BUILD)/dev/gemm_configs.o $(BUILD)/libkrllm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
+
 # CI compiles the GPU programs too (it cannot run them).
-tests: $(BUILD)/cuda/cuda_check $(BUILD)/cuda/kernel_bench $(BUILD)/cuda/train_cuda_bench $(BUILD)/dev/gemm_tma
+tests: $(BUILD)/cuda/cuda_check $(BUILD)/cuda/kernel_bench $(BUILD)/cuda/train_cuda_bench $(BUILD)/dev/gemm_tma \
+	$(BUILD)/dev/gemm_configs
 
 .PHONY: test-cuda
 test-cuda: $(BUILD)/cuda/cuda_check

@@ -427,24 +427,6 @@ static bf16 *upload(const std::vector<bf16> &h) {
     return d;
 }
 
-/* Mean time of one run over `runs` back-to-back runs after as many untimed ones: the rate the card
- * sustains under its power limit, as in training, where single runs see the full clock. */
-template <typename F> static float sustained_ms(F f, int runs = 200) {
-    cudaEvent_t a, b;
-    CUDA_CK(cudaEventCreate(&a));
-    CUDA_CK(cudaEventCreate(&b));
-    for (int i = 0; i < runs; i++) f();
-    CUDA_CK(cudaEventRecord(a));
-    for (int i = 0; i < runs; i++) f();
-    CUDA_CK(cudaEventRecord(b));
-    CUDA_CK(cudaEventSynchronize(b));
-    float ms;
-    CUDA_CK(cudaEventElapsedTime(&ms, a, b));
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
-    return ms / runs;
-}
-
 typedef void (*PingPongKernel)(CUtensorMap, CUtensorMap, CUtensorMap, CUtensorMap, int, int, int);
 
 int main(int argc, char **argv) {

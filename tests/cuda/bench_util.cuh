@@ -52,4 +52,22 @@ template <typename F> static float time_ms(F f, int reps = 10) {
     return ts[ts.size() / 2];
 }
 
+/* Mean time of one run over `runs` back-to-back runs after as many untimed ones: the rate the card
+ * sustains under its power limit, as in training, where single runs see the full clock. */
+template <typename F> static float sustained_ms(F f, int runs = 200) {
+    cudaEvent_t a, b;
+    CUDA_CK(cudaEventCreate(&a));
+    CUDA_CK(cudaEventCreate(&b));
+    for (int i = 0; i < runs; i++) f();
+    CUDA_CK(cudaEventRecord(a));
+    for (int i = 0; i < runs; i++) f();
+    CUDA_CK(cudaEventRecord(b));
+    CUDA_CK(cudaEventSynchronize(b));
+    float ms;
+    CUDA_CK(cudaEventElapsedTime(&ms, a, b));
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    return ms / runs;
+}
+
 #endif
