@@ -158,7 +158,7 @@ $(BUILD)/dev/%.o: dev/cuda/%.cu
 $(BUILD)/dev/gemm_tma: $(BUILD)/dev/gemm_tma.o $(CU_OBJ) $(BUILD)/libkrllm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
 
-$(BUILD)/dev/gemm_configs: $(BUILD)/dev/gemm_configs.o $(BUILD)/libkrllm.a
+$(BUILD)/dev/gemm_configs: $(BUILD)/dev/gemm_configs.o $(CU_OBJ) $(BUILD)/libkrllm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
 
 # CI compiles the GPU programs too (it cannot run them).

@@ -7,9 +7,9 @@
  * With --gpus N the batch is split over N GPUs (data parallel); MFU and memory are per GPU. */
 #include <cuda_runtime.h>
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend/backend.h"
 #include "backend/cuda/backend_cuda.h"

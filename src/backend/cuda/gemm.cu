@@ -27,8 +27,7 @@ typedef struct {
 
 typedef struct {
     PlanKey key;
-    cublasLtMatmulDesc_t desc;
-    cublasLtMatrixLayout_t la, lb, lc;
+    GemmLtDesc lt;
     cublasLtMatmulAlgo_t algo;
 } Plan;
 
@@ -81,12 +80,15 @@ int gemm_create(GemmCtx **out, cudaStream_t s) {
     return 0;
 }
 
-static void plan_release(Plan *p) {
-    if (p->la) cublasLtMatrixLayoutDestroy(p->la);
-    if (p->lb) cublasLtMatrixLayoutDestroy(p->lb);
-    if (p->lc) cublasLtMatrixLayoutDestroy(p->lc);
-    if (p->desc) cublasLtMatmulDescDestroy(p->desc);
+void gemm_describe_release(GemmLtDesc *d) {
+    if (d->a) cublasLtMatrixLayoutDestroy(d->a);
+    if (d->b) cublasLtMatrixLayoutDestroy(d->b);
+    if (d->c) cublasLtMatrixLayoutDestroy(d->c);
+    if (d->desc) cublasLtMatmulDescDestroy(d->desc);
+    memset(d, 0, sizeof *d);
 }
+
+static void plan_release(Plan *p) { gemm_describe_release(&p->lt); }
 
 void gemm_destroy(GemmCtx *g) {
     if (!g) return;
@@ -106,8 +108,8 @@ typedef struct {
 
 static cublasStatus_t run_algo(GemmCtx *g, const Plan *p, const cublasLtMatmulAlgo_t *algo, const GemmCall *call) {
     float alpha = 1.f;
-    return cublasLtMatmul(g->lt, p->desc, &alpha, call->a, p->la, call->b, p->lb, &call->beta, call->c, p->lc, call->c,
-                          p->lc, algo, g->workspace, GEMM_WORKSPACE, g->stream);
+    return cublasLtMatmul(g->lt, p->lt.desc, &alpha, call->a, p->lt.a, call->b, p->lt.b, &call->beta, call->c, p->lt.c,
+                          call->c, p->lt.c, algo, g->workspace, GEMM_WORKSPACE, g->stream);
 }
 
 /* Order-independent fingerprint of n words (integer sums commute, so it is exact and repeatable). */
@@ -188,24 +190,62 @@ done:
     return rc;
 }
 
+/* The column-major key of the row-major product C[M,N] = op(A) op(B) + beta C: C^T = op(B)^T
+ * op(A)^T, so the operands and their transposes swap. */
+static PlanKey row_major_key(int transA, int transB, int M, int N, int K, int lda, cudaDataType at, int ldb,
+                             cudaDataType bt, int ldc, cudaDataType ct, float beta) {
+    PlanKey key;
+    memset(&key, 0, sizeof key); /* padding takes part in memcmp */
+    key.ta = transB;
+    key.tb = transA;
+    key.m = N;
+    key.n = M;
+    key.k = K;
+    key.lda = ldb;
+    key.ldb = lda;
+    key.ldc = ldc;
+    key.beta_nonzero = beta != 0.f;
+    key.at = bt;
+    key.bt = at;
+    key.ct = ct;
+    return key;
+}
+
+/* cuBLASLt's descriptors of D(m x n) = op(A) op(B) + beta C, column-major. */
+static int describe(const PlanKey *k, GemmLtDesc *d) {
+    memset(d, 0, sizeof *d);
+    LT_TRY(cublasLtMatmulDescCreate(&d->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasOperation_t ta = k->ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb = k->tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    LT_TRY(cublasLtMatmulDescSetAttribute(d->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    LT_TRY(cublasLtMatmulDescSetAttribute(d->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    LT_TRY(cublasLtMatrixLayoutCreate(&d->a, k->at, k->ta ? k->k : k->m, k->ta ? k->m : k->k, k->lda));
+    LT_TRY(cublasLtMatrixLayoutCreate(&d->b, k->bt, k->tb ? k->n : k->k, k->tb ? k->k : k->n, k->ldb));
+    LT_TRY(cublasLtMatrixLayoutCreate(&d->c, k->ct, k->m, k->n, k->ldc));
+    return 0;
+}
+
+int gemm_describe(int transA, int transB, int M, int N, int K, int lda, cudaDataType at, int ldb, cudaDataType bt,
+                  int ldc, cudaDataType ct, GemmLtDesc *d) {
+    PlanKey k = row_major_key(transA, transB, M, N, K, lda, at, ldb, bt, ldc, ct, 0.f);
+    if (describe(&k, d) != 0) {
+        gemm_describe_release(d);
+        return -1;
+    }
+    return 0;
+}
+
 /* Column-major plan for D(m x n) = op(A) op(B) + beta C, its algorithm chosen on `call`. */
 static int make_plan(GemmCtx *g, const PlanKey *k, Plan *p, const GemmCall *call) {
     memset(p, 0, sizeof *p);
     p->key = *k;
-    LT_TRY(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    cublasOperation_t ta = k->ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb = k->tb ? CUBLAS_OP_T : CUBLAS_OP_N;
-    LT_TRY(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-    LT_TRY(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    LT_TRY(cublasLtMatrixLayoutCreate(&p->la, k->at, k->ta ? k->k : k->m, k->ta ? k->m : k->k, k->lda));
-    LT_TRY(cublasLtMatrixLayoutCreate(&p->lb, k->bt, k->tb ? k->n : k->k, k->tb ? k->k : k->n, k->ldb));
-    LT_TRY(cublasLtMatrixLayoutCreate(&p->lc, k->ct, k->m, k->n, k->ldc));
+    TRY(describe(k, &p->lt));
     cublasLtMatmulPreference_t pref;
     LT_TRY(cublasLtMatmulPreferenceCreate(&pref));
     size_t ws = GEMM_WORKSPACE;
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
     cublasLtMatmulHeuristicResult_t res[GEMM_CANDIDATES];
     int found = 0;
-    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(g->lt, p->desc, p->la, p->lb, p->lc, p->lc, pref,
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(g->lt, p->lt.desc, p->lt.a, p->lt.b, p->lt.c, p->lt.c, pref,
                                                        g->tune == TUNE_OFF ? 1 : GEMM_CANDIDATES, res, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (st != CUBLAS_STATUS_SUCCESS || found == 0)
@@ -235,20 +275,7 @@ static Plan *find_plan(GemmCtx *g, const PlanKey *k, const GemmCall *call) {
 int gemm(GemmCtx *g, int transA, int transB, int M, int N, int K, const void *A, int lda, cudaDataType at,
          const void *B, int ldb, cudaDataType bt, void *C, int ldc, cudaDataType ct, float beta) {
     if (M == 0 || N == 0) return 0;
-    PlanKey key;
-    memset(&key, 0, sizeof key); /* padding takes part in memcmp */
-    key.ta = transB;
-    key.tb = transA;
-    key.m = N;
-    key.n = M;
-    key.k = K;
-    key.lda = ldb;
-    key.ldb = lda;
-    key.ldc = ldc;
-    key.beta_nonzero = beta != 0.f;
-    key.at = bt;
-    key.bt = at;
-    key.ct = ct;
+    PlanKey key = row_major_key(transA, transB, M, N, K, lda, at, ldb, bt, ldc, ct, beta);
     GemmCall call = {B, A, C, beta};
     Plan *p = find_plan(g, &key, &call);
     if (!p) return -1;

@@ -4,6 +4,7 @@
 #ifndef KR_CUDA_GEMM_CUH
 #define KR_CUDA_GEMM_CUH
 
+#include <cublasLt.h>
 #include <library_types.h>
 
 #include "backend/cuda/cuda_common.cuh"
@@ -16,6 +17,17 @@ size_t gemm_workspace_bytes(void);
 
 int gemm(GemmCtx *g, int transA, int transB, int M, int N, int K, const void *A, int lda, cudaDataType at,
          const void *B, int ldb, cudaDataType bt, void *C, int ldc, cudaDataType ct, float beta);
+
+/* The cuBLASLt descriptors gemm() runs a product of these arguments with (for programs that try
+ * other algorithms on it). They are column-major, so the operands swap: cublasLtMatmul takes B
+ * with layout `a`, then A with layout `b`, and C (and D) with layout `c`. */
+typedef struct {
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t a, b, c;
+} GemmLtDesc;
+int gemm_describe(int transA, int transB, int M, int N, int K, int lda, cudaDataType at, int ldb, cudaDataType bt,
+                  int ldc, cudaDataType ct, GemmLtDesc *d);
+void gemm_describe_release(GemmLtDesc *d);
 
 template <typename T> static inline cudaDataType cuda_type();
 template <> inline cudaDataType cuda_type<float>() { return CUDA_R_32F; }

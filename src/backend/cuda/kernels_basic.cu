@@ -349,9 +349,9 @@ int k_rmsnorm_bwd(const T *dout, const float *x, const float *rstd, const float 
 
 /* ---- RoPE on interleaved pairs ---- */
 
-/* Each thread rotates P consecutive pairs (16 bytes when P = 8 / sizeof(T)). */
-/* (32-bit index arithmetic: the caller checks that the thread count fits, and 64-bit divisions
- * would cost more instructions than the 16 bytes each thread moves) */
+/* Each thread rotates P consecutive pairs (16 bytes when P = 8 / sizeof(T)). Index arithmetic is
+ * 32-bit: the caller checks that the thread count fits, and 64-bit divisions would cost more
+ * instructions than the 16 bytes each thread moves. */
 template <typename T, int P>
 __global__ void rope_kernel(T *qkv, const float2 *cs, int N, int seq, int heads, int stride, int hd, int inverse) {
     unsigned half = hd / 2, groups = half / P, i = blockIdx.x * blockDim.x + threadIdx.x;
