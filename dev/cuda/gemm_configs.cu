@@ -265,6 +265,16 @@ int main(int argc, char **argv) {
     if (!strcmp(model, "medium")) d = 1024, F = 4608;
     else if (!strcmp(model, "large")) d = 1536, F = 6912;
     else return fprintf(stderr, "usage: gemm_configs [medium|large] [w13 w2 w2_dx w13_dx w2_dw w13_dw ...]\n"), 2;
+    const char *all[] = {"w13", "w2", "w2_dx", "w13_dx", "w2_dw", "w13_dw"};
+    std::vector<const char *> names(all, all + 6);
+    if (argc > 2) names.assign(argv + 2, argv + argc);
+    std::vector<Product> products; /* the arguments are checked before the GPU is touched */
+    for (const char *name : names) products.push_back(product(name, rows, d, F));
+    const char *sec = getenv("SECONDS_PER_RUN");
+    char *end = NULL;
+    double seconds = sec ? strtod(sec, &end) : 0.3;
+    if (sec && (end == sec || *end || !(seconds > 0 && seconds <= 60)))
+        return fprintf(stderr, "SECONDS_PER_RUN=%s: give the back-to-back time in seconds (0 to 60)\n", sec), 2;
     cudaDeviceProp prop;
     CUDA_CK(cudaGetDeviceProperties(&prop, 0));
     printf("device: %s, %s products at %d rows\n", prop.name, model, rows);
@@ -272,13 +282,8 @@ int main(int argc, char **argv) {
     LT_CK(cublasLtCreate(&lt));
     void *workspace;
     CUDA_CK(cudaMalloc(&workspace, WORKSPACE));
-    const char *all[] = {"w13", "w2", "w2_dx", "w13_dx", "w2_dw", "w13_dw"};
-    std::vector<const char *> names(all, all + 6);
-    if (argc > 2) names.assign(argv + 2, argv + argc);
-    double seconds = getenv("SECONDS_PER_RUN") ? atof(getenv("SECONDS_PER_RUN")) : 0.3;
     float picked = 0, best = 0;
-    for (const char *name : names) {
-        Product q = product(name, rows, d, F);
+    for (const Product &q : products) {
         Verdict v = study(lt, workspace, &q, seconds);
         picked += v.picked, best += v.best;
     }
