@@ -155,15 +155,13 @@ $(BUILD)/dev/%.o: dev/cuda/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c -o $@ $<
 
-$(BUILD)/dev/gemm_tma: $(BUILD)/dev/gemm_tma.o $(CU_OBJ) $(BUILD)/libkrllm.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
-
-$(BUILD)/dev/gemm_configs: $(BUILD)/dev/gemm_configs.o $(CU_OBJ) $(BUILD)/libkrllm.a
+.PRECIOUS: $(BUILD)/dev/%.o
+$(BUILD)/dev/%: $(BUILD)/dev/%.o $(CU_OBJ) $(BUILD)/libkrllm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CUDA_LIBS)
 
 # CI compiles the GPU programs too (it cannot run them).
 tests: $(BUILD)/cuda/cuda_check $(BUILD)/cuda/kernel_bench $(BUILD)/cuda/train_cuda_bench $(BUILD)/dev/gemm_tma \
-	$(BUILD)/dev/gemm_configs
+	$(BUILD)/dev/gemm_configs $(BUILD)/dev/step_energy
 
 .PHONY: test-cuda
 test-cuda: $(BUILD)/cuda/cuda_check

@@ -5,11 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-cuda}
-make BUILD="$BUILD" -j2 "$BUILD/cuda/cuda_check" "$BUILD/cuda/train_cuda_bench" "$BUILD/cuda/kernel_bench" "$BUILD/dev/gemm_tma" "$BUILD/dev/gemm_configs" \
+make BUILD="$BUILD" -j2 "$BUILD/cuda/cuda_check" "$BUILD/cuda/train_cuda_bench" "$BUILD/cuda/kernel_bench" "$BUILD/dev/gemm_tma" "$BUILD/dev/gemm_configs" "$BUILD/dev/step_energy" \
   "$BUILD/krllm" "$BUILD/libkrllm_cuda.so" >/dev/null
 rm -rf .devcarry/bin .devcarry/lib
 mkdir -p .devcarry/bin
-bins="$BUILD/cuda/cuda_check $BUILD/cuda/train_cuda_bench $BUILD/cuda/kernel_bench $BUILD/dev/gemm_tma $BUILD/dev/gemm_configs $BUILD/krllm $BUILD/libkrllm_cuda.so"
+bins="$BUILD/cuda/cuda_check $BUILD/cuda/train_cuda_bench $BUILD/cuda/kernel_bench $BUILD/dev/gemm_tma $BUILD/dev/gemm_configs $BUILD/dev/step_energy $BUILD/krllm $BUILD/libkrllm_cuda.so"
 cp $bins .devcarry/bin/
 # the checks again from portable PTX only, as Ampere and Ada GPUs run them (bench/cuda_check.sh)
 make BUILD="$BUILD-ptx" CUDA_ARCHS= CUDA_PTX=80 -j2 "$BUILD-ptx/cuda/cuda_check" >/dev/null

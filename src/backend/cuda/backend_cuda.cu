@@ -17,9 +17,6 @@ extern "C" {
 #include "backend/cuda/gemm.cuh"
 #include "backend/cuda/kernels.cuh"
 
-/* Logit rows handled at once by the head + cross-entropy (bounds that buffer's size). */
-#define LOGIT_CHUNK_BYTES (256u << 20)
-
 typedef struct {
     float *x_in;   /* [N,d] residual entering the layer (fp32) */
     float *x_mid;  /* [N,d] residual after attention */

@@ -35,6 +35,8 @@ int k_rope(T *qkv, const float2 *cs, int N, int seq, int H, int KV, int hd, int 
 template <typename T> int k_swiglu_fwd(const T *ab, T *g, int N, int F, cudaStream_t s);
 template <typename T> int k_swiglu_bwd(const T *ab, T *dg, T *dab, int N, int F, cudaStream_t s);
 
+/* Logit rows the trainer's head + cross-entropy handle at once (bounds that buffer's size). */
+#define LOGIT_CHUNK_BYTES (256u << 20)
 /* Cross-entropy of `rows` rows of logits against targets; loss[r] per row. With want_grad the
  * logits are replaced by grad_scale * (softmax - onehot). */
 template <typename T>
