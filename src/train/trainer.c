@@ -350,8 +350,8 @@ static int log_step(Trainer *t, float loss, float lr, float norm, float val_loss
     char el_s[32], eta_s[32];
     format_duration(el, el_s, sizeof el_s);
     format_duration(eta, eta_s, sizeof eta_s);
-    printf("step %d/%d | loss %.4f | lr %.3e | grad norm %.3f | %.0f tok/s | %s elapsed | ETA %s\n", step,
-           t->tc.max_steps, loss, lr, norm, tps, el_s, eta_s);
+    printf("step %d/%d | loss %.4f | lr %.3e | grad norm %.3f | %.0f tok/s | %s elapsed | ETA %s | mem %.2f GB\n",
+           step, t->tc.max_steps, loss, lr, norm, tps, el_s, eta_s, mem * 1048576.0 / 1e9);
     if (!isnan(val_loss)) printf("eval step %d | val_loss %.4f | val_ppl %.2f\n", step, val_loss, exp(val_loss));
     fflush(stdout);
     if (series_push(&t->train_pts, step, loss) != 0) return -1;

@@ -74,6 +74,9 @@ expect 1 "fewer than one sequence" -- "${base[@]}" --data_size 64
 "$KRLLM" train "${base[@]}" --tokenizer "$T/tok.model" > "$T/out" 2> "$T/err" || fail "run failed: $(cat "$T/err")"
 grep -q "^step 30/30 | loss " "$T/out" || fail "no progress line: $(cat "$T/out")"
 grep -q "ETA" "$T/out" || fail "progress line lacks ETA"
+# the memory the process holds: a tiny CPU run's peak RSS is some MB, not zero and not terabytes
+grep -Eq "^step 30/30 .*\| mem ([1-9][0-9]?\.[0-9]{2}|0\.[0-9][1-9]|0\.[1-9][0-9]) GB$" "$T/out" ||
+  fail "progress line lacks a plausible memory figure: $(grep '^step 30/30' "$T/out")"
 log=$T/run/train.log
 [ "$(wc -l < "$log")" = 7 ] || fail "train.log has $(wc -l < "$log") lines, expected 7 (steps 1,5,...,30)"
 for key in step loss lr grad_norm tokens_per_sec elapsed_sec memory_mb; do
