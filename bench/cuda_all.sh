@@ -11,8 +11,11 @@
 #            times (default 1); then ours again with the mma.sync flash kernels (KRLLM_FLASH_KERNELS=mma)
 #   scaling  data-parallel throughput for $MODELS on every GPU of the machine against one GPU:
 #            the same global batch (16 x 2048) split over them, and 16 x 2048 per GPU
-# STEPS picks some (default: all, in this order). Logs go to $LOG_DIR (default $OUT, the device
-# tool's return folder, else /tmp/krllm-cuda). Build the binaries first: bench/pack_devcarry.sh.
+#   energy   for $MODELS: joules per step of each kind of kernel (dev/cuda/step_energy), then a
+#            real step's joules by the same counter (train_cuda_bench)
+# STEPS picks some (default: all but scaling and energy, in this order).
+# Logs go to $LOG_DIR (default $OUT, the device tool's return folder, else /tmp/krllm-cuda).
+# Build the binaries first: bench/pack_devcarry.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log=${LOG_DIR:-${OUT:-/tmp/krllm-cuda}}
@@ -77,8 +80,15 @@ step_scaling() {
     done
   done
 }
+step_energy() {
+  for m in ${models//,/ }; do
+    timeout 200 "$B/step_energy" "$m" > "$log/energy_$m.log" 2>&1 || status=1
+    cat "$log/energy_$m.log"
+    timeout 120 "$B/train_cuda_bench" --model "configs/model_$m.yaml" --batch 16 --steps 10 --warmup 3 || status=1
+  done
+}
 for s in ${STEPS:-check kernels e2e sanity train}; do
-  declare -F "step_$s" > /dev/null || { echo "STEPS: no step '$s' (use check, kernels, e2e, sanity, train, scaling)" >&2; exit 2; }
+  declare -F "step_$s" > /dev/null || { echo "STEPS: no step '$s' (use check, kernels, e2e, sanity, train, scaling, energy)" >&2; exit 2; }
 done
 for s in ${STEPS:-check kernels e2e sanity train}; do
   echo "== $s ($(date +%T))"
