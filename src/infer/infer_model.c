@@ -1,9 +1,6 @@
 #include "infer/infer_model.h"
 
 #include <math.h>
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +12,7 @@
 #endif
 
 #include "common/error.h"
+#include "infer/kv_attention.h"
 #include "model/params.h"
 
 /* Below this many rows a prefill is cheaper as matrix-vector work than through BLAS. */
@@ -32,15 +30,16 @@ struct InferModel {
     ModelConfig cfg;
     InferPrecision prec;
     int slots, ctx, max_rows, nthreads;
+    int ctx_pad;                 /* ctx rounded up to whole key blocks (kv_attention.h) */
     int max_cols;                /* widest layer matrix (for the prefill dequantisation blocks) */
     int hd, qd, kvd;
     const float *tok_emb, *final_norm;
     InferLayer *layers;
     QMatrix head;
-    float *kcache, *vcache;      /* [layer][slot][kv head][ctx][hd] */
+    float *kcache, *vcache;      /* [layer][slot][kv head] heads of ctx_pad positions (kv_attention.h) */
     float *rope_cos, *rope_sin;  /* [ctx][hd/2] */
     float *x, *xb, *q, *k, *v, *att, *h1, *h3; /* activations, max_rows rows each */
-    float *scores;               /* [thread][group][ctx] attention weights */
+    float *scores;               /* [thread][group][ctx_pad] attention weights */
     float *dequant;              /* [thread][GEMM_BLOCK_ROWS][max_cols]: non-fp32 weights for BLAS */
     float *xl, *logits;          /* rows that need logits: [max_rows][d], [max_rows][V] */
     size_t weight_bytes;
@@ -129,6 +128,7 @@ InferModel *infer_model_create(const ModelConfig *cfg, const float *params, Infe
     m->prec = prec;
     m->slots = max_slots;
     m->ctx = max_context;
+    m->ctx_pad = kv_padded_context(max_context);
     m->max_rows = max_slots > INFER_MAX_PREFILL_ROWS ? max_slots : INFER_MAX_PREFILL_ROWS;
     m->nthreads = omp_get_max_threads();
     m->pool = workpool_create(m->nthreads);
@@ -139,7 +139,7 @@ InferModel *infer_model_create(const ModelConfig *cfg, const float *params, Infe
     m->qd = cfg->num_heads * m->hd;
     m->kvd = model_kv_dim(cfg);
     int d = cfg->hidden_size, F = cfg->intermediate_size, R = m->max_rows;
-    size_t cache = (size_t)cfg->num_layers * max_slots * m->kvd * m->ctx;
+    size_t cache = (size_t)cfg->num_layers * max_slots * m->kvd * m->ctx_pad;
     m->layers = calloc(cfg->num_layers, sizeof *m->layers);
     m->kcache = calloc(cache, sizeof(float)); /* calloc: untouched pages cost no memory */
     m->vcache = calloc(cache, sizeof(float));
@@ -154,7 +154,7 @@ InferModel *infer_model_create(const ModelConfig *cfg, const float *params, Infe
     m->h1 = malloc((size_t)R * F * sizeof(float));
     m->h3 = malloc((size_t)R * F * sizeof(float));
     /* one [group][ctx] block per pool thread */
-    m->scores = malloc((size_t)m->nthreads * (m->cfg.num_heads / m->cfg.num_kv_heads) * m->ctx * sizeof(float));
+    m->scores = malloc((size_t)m->nthreads * (m->cfg.num_heads / m->cfg.num_kv_heads) * m->ctx_pad * sizeof(float));
     m->xl = malloc((size_t)R * d * sizeof(float));
     m->logits = malloc((size_t)R * cfg->vocab_size * sizeof(float)); /* pages untouched unless used */
     if (!m->pool || !m->layers || !m->kcache || !m->vcache || !m->rope_cos || !m->rope_sin || !m->x || !m->xb || !m->q || !m->att ||
@@ -240,7 +240,7 @@ static void rope(const InferModel *m, float *vec, int nheads, int pos) {
 }
 
 static size_t cache_offset(const InferModel *m, int layer, int slot, int kvh) {
-    return (((size_t)layer * m->slots + slot) * m->cfg.num_kv_heads + kvh) * m->ctx * m->hd;
+    return (((size_t)layer * m->slots + slot) * m->cfg.num_kv_heads + kvh) * m->ctx_pad * m->hd;
 }
 
 typedef struct {
@@ -249,76 +249,17 @@ typedef struct {
     const int *slots, *pos;
 } AttentionJob;
 
-/* The two inner loops of attention over a cached row of hd floats: a dot product, and
- * out += p * row summed over rows. For the usual head size of 64 they run on AVX-512 registers
- * (a row is four vectors); the plain loops serve every other case. */
-#define ATT_HD 64
-static float dot_row(const float *a, const float *b, int hd) {
-#ifdef __AVX512F__
-    if (hd == ATT_HD) {
-        __m512 s0 = _mm512_mul_ps(_mm512_loadu_ps(a), _mm512_loadu_ps(b));
-        __m512 s1 = _mm512_mul_ps(_mm512_loadu_ps(a + 16), _mm512_loadu_ps(b + 16));
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + 32), _mm512_loadu_ps(b + 32), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + 48), _mm512_loadu_ps(b + 48), s1);
-        return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-    }
-#endif
-    float s = 0;
-    for (int i = 0; i < hd; i++) s += a[i] * b[i];
-    return s;
-}
-
-static void weighted_sum(float *out, const float *p, const float *v, int T, int hd) {
-#ifdef __AVX512F__
-    if (hd == ATT_HD) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int t = 0; t < T; t++) {
-            const float *vt = v + (size_t)t * ATT_HD;
-            __m512 pt = _mm512_set1_ps(p[t]);
-            a0 = _mm512_fmadd_ps(pt, _mm512_loadu_ps(vt), a0);
-            a1 = _mm512_fmadd_ps(pt, _mm512_loadu_ps(vt + 16), a1);
-            a2 = _mm512_fmadd_ps(pt, _mm512_loadu_ps(vt + 32), a2);
-            a3 = _mm512_fmadd_ps(pt, _mm512_loadu_ps(vt + 48), a3);
-        }
-        _mm512_storeu_ps(out, a0);
-        _mm512_storeu_ps(out + 16, a1);
-        _mm512_storeu_ps(out + 32, a2);
-        _mm512_storeu_ps(out + 48, a3);
-        return;
-    }
-#endif
-    memset(out, 0, (size_t)hd * sizeof(float));
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < hd; i++) out[i] += p[t] * v[(size_t)t * hd + i];
-}
-
 /* One (row, kv head) pair: softmax(q K^T / sqrt(hd)) V for each query head of the kv head's
- * group over the slot's positions 0..pos. The group is done together so that each cached key
- * and value row is read once, not once per query head. */
+ * group over the slot's positions 0..pos, the group together so that each cached key and value
+ * is read once, not once per query head. */
 static void attention_group(void *ctx, int chunk, int thread) {
     const AttentionJob *j = ctx;
     InferModel *m = j->m;
     int KV = m->cfg.num_kv_heads, hd = m->hd, group = m->cfg.num_heads / KV;
-    int r = chunk / KV, kvh = chunk % KV, T = j->pos[r] + 1;
-    float scale = 1.0f / sqrtf((float)hd);
-    float *sc = m->scores + (size_t)thread * group * m->ctx; /* [group][ctx] */
-    size_t off = cache_offset(m, j->layer, j->slots[r], kvh);
-    const float *kc = m->kcache + off, *vc = m->vcache + off;
-    const float *q = m->q + (size_t)r * m->qd + (size_t)kvh * group * hd;
-    float *o = m->att + (size_t)r * m->qd + (size_t)kvh * group * hd;
-    for (int t = 0; t < T; t++) {
-        const float *kt = kc + (size_t)t * hd;
-        for (int g = 0; g < group; g++) sc[(size_t)g * m->ctx + t] = dot_row(q + (size_t)g * hd, kt, hd) * scale;
-    }
-    /* softmax, with the 1/sum applied once to the output rather than to every weight */
-    for (int g = 0; g < group; g++) {
-        float *sg = sc + (size_t)g * m->ctx, *og = o + (size_t)g * hd, mx = -INFINITY, sum = 0;
-        for (int t = 0; t < T; t++) mx = sg[t] > mx ? sg[t] : mx;
-        for (int t = 0; t < T; t++) sum += (sg[t] = expf(sg[t] - mx));
-        weighted_sum(og, sg, vc, T, hd);
-        float inv = 1.0f / sum;
-        for (int i = 0; i < hd; i++) og[i] *= inv;
-    }
+    int r = chunk / KV, kvh = chunk % KV;
+    size_t off = cache_offset(m, j->layer, j->slots[r], kvh), q_off = (size_t)r * m->qd + (size_t)kvh * group * hd;
+    kv_group_attention(m->q + q_off, group, m->kcache + off, m->vcache + off, j->pos[r] + 1, hd, 1.0f / sqrtf((float)hd),
+                       m->scores + (size_t)thread * group * m->ctx_pad, (size_t)m->ctx_pad, m->att + q_off);
 }
 
 /* Causal attention of every row's query heads over its slot's cached keys 0..pos. */
@@ -387,9 +328,9 @@ int infer_model_forward(InferModel *m, int n, const int32_t *tokens, const int *
             rope(m, m->q + (size_t)r * m->qd, c->num_heads, pos[r]);
             rope(m, m->k + (size_t)r * m->kvd, c->num_kv_heads, pos[r]);
             for (int kh = 0; kh < c->num_kv_heads; kh++) {
-                size_t dst = cache_offset(m, l, slots[r], kh) + (size_t)pos[r] * hd, src = (size_t)r * m->kvd + kh * hd;
-                memcpy(m->kcache + dst, m->k + src, (size_t)hd * sizeof(float));
-                memcpy(m->vcache + dst, m->v + src, (size_t)hd * sizeof(float));
+                size_t head = cache_offset(m, l, slots[r], kh), src = (size_t)r * m->kvd + kh * hd;
+                kv_store_key(m->kcache + head, pos[r], m->k + src, hd);
+                memcpy(m->vcache + head + (size_t)pos[r] * hd, m->v + src, (size_t)hd * sizeof(float));
             }
         }
         attention(m, l, n, slots, pos);
