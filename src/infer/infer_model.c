@@ -36,7 +36,8 @@ struct InferModel {
     const float *tok_emb, *final_norm;
     InferLayer *layers;
     QMatrix head;
-    float *kcache, *vcache;      /* [layer][slot][kv head] heads of ctx_pad positions (kv_attention.h) */
+    KvType kv_type;              /* floats at fp32 precision, else bfloat16 */
+    void *kcache, *vcache;       /* [layer][slot][kv head] heads of ctx_pad positions (kv_attention.h) */
     float *rope_cos, *rope_sin;  /* [ctx][hd/2] */
     float *x, *xb, *q, *k, *v, *att, *h1, *h3; /* activations, max_rows rows each */
     float *scores;               /* [thread][group][ctx_pad] attention weights */
@@ -59,7 +60,9 @@ void infer_model_free(InferModel *m) {
     qmatrix_free(&m->head);
     workpool_free(m->pool);
     free(m->layers);
-    float *bufs[] = {m->kcache, m->vcache, m->rope_cos, m->rope_sin, m->x, m->xb, m->q, m->k, m->v,
+    free(m->kcache);
+    free(m->vcache);
+    float *bufs[] = {m->rope_cos, m->rope_sin, m->x, m->xb, m->q, m->k, m->v,
                      m->att, m->h1, m->h3, m->scores, m->dequant, m->xl, m->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(m);
@@ -141,8 +144,9 @@ InferModel *infer_model_create(const ModelConfig *cfg, const float *params, Infe
     int d = cfg->hidden_size, F = cfg->intermediate_size, R = m->max_rows;
     size_t cache = (size_t)cfg->num_layers * max_slots * m->kvd * m->ctx_pad;
     m->layers = calloc(cfg->num_layers, sizeof *m->layers);
-    m->kcache = calloc(cache, sizeof(float)); /* calloc: untouched pages cost no memory */
-    m->vcache = calloc(cache, sizeof(float));
+    m->kv_type = prec == PREC_FP32 ? KV_F32 : KV_BF16;
+    m->kcache = calloc(cache, kv_type_size(m->kv_type)); /* calloc: untouched pages cost no memory */
+    m->vcache = calloc(cache, kv_type_size(m->kv_type));
     m->rope_cos = malloc((size_t)m->ctx * (m->hd / 2) * sizeof(float));
     m->rope_sin = malloc((size_t)m->ctx * (m->hd / 2) * sizeof(float));
     m->x = malloc((size_t)R * d * sizeof(float));
@@ -160,7 +164,7 @@ InferModel *infer_model_create(const ModelConfig *cfg, const float *params, Infe
     if (!m->pool || !m->layers || !m->kcache || !m->vcache || !m->rope_cos || !m->rope_sin || !m->x || !m->xb || !m->q || !m->att ||
         !m->k || !m->v || !m->h1 || !m->h3 || !m->scores || !m->xl || !m->logits) {
         kr_error("out of memory for the inference buffers (KV cache: %.0f MB; try a smaller --max_batch or context)",
-                 2.0 * cache * sizeof(float) / 1048576.0);
+                 2.0 * cache * kv_type_size(m->kv_type) / 1048576.0);
         infer_model_free(m);
         return NULL;
     }
@@ -239,8 +243,9 @@ static void rope(const InferModel *m, float *vec, int nheads, int pos) {
     }
 }
 
+/* Byte offset of a head (layer, slot, kv head) in the key and value caches. */
 static size_t cache_offset(const InferModel *m, int layer, int slot, int kvh) {
-    return (((size_t)layer * m->slots + slot) * m->cfg.num_kv_heads + kvh) * m->ctx_pad * m->hd;
+    return (((size_t)layer * m->slots + slot) * m->cfg.num_kv_heads + kvh) * m->ctx_pad * m->hd * kv_type_size(m->kv_type);
 }
 
 typedef struct {
@@ -258,8 +263,9 @@ static void attention_group(void *ctx, int chunk, int thread) {
     int KV = m->cfg.num_kv_heads, hd = m->hd, group = m->cfg.num_heads / KV;
     int r = chunk / KV, kvh = chunk % KV;
     size_t off = cache_offset(m, j->layer, j->slots[r], kvh), q_off = (size_t)r * m->qd + (size_t)kvh * group * hd;
-    kv_group_attention(m->q + q_off, group, m->kcache + off, m->vcache + off, j->pos[r] + 1, hd, 1.0f / sqrtf((float)hd),
-                       m->scores + (size_t)thread * group * m->ctx_pad, (size_t)m->ctx_pad, m->att + q_off);
+    kv_group_attention(m->q + q_off, group, (char *)m->kcache + off, (char *)m->vcache + off, m->kv_type, j->pos[r] + 1, hd,
+                       1.0f / sqrtf((float)hd), m->scores + (size_t)thread * group * m->ctx_pad, (size_t)m->ctx_pad,
+                       m->att + q_off);
 }
 
 /* Causal attention of every row's query heads over its slot's cached keys 0..pos. */
@@ -329,8 +335,7 @@ int infer_model_forward(InferModel *m, int n, const int32_t *tokens, const int *
             rope(m, m->k + (size_t)r * m->kvd, c->num_kv_heads, pos[r]);
             for (int kh = 0; kh < c->num_kv_heads; kh++) {
                 size_t head = cache_offset(m, l, slots[r], kh), src = (size_t)r * m->kvd + kh * hd;
-                kv_store_key(m->kcache + head, pos[r], m->k + src, hd);
-                memcpy(m->vcache + head + (size_t)pos[r] * hd, m->v + src, (size_t)hd * sizeof(float));
+                kv_store((char *)m->kcache + head, (char *)m->vcache + head, m->kv_type, pos[r], m->k + src, m->v + src, hd);
             }
         }
         attention(m, l, n, slots, pos);
