@@ -119,8 +119,8 @@ static void group_scores(const float *q, int group, const void *keys, KvType typ
 
 /* e^x for x <= 0 (a score minus the row's maximum): e^x = 2^n e^r with r = x - n ln 2 in
  * [-ln2/2, ln2/2] (ln 2 in two parts, so r is exact to float precision) and e^r by its Taylor
- * series to r^7 (relative error below 1e-8, under half a float's unit). Below -104, e^x is 0 in
- * floats; a NaN stays NaN. */
+ * series to r^7 (truncation error below 1e-8): within a few units of a float's last place.
+ * Below -104, e^x is 0 in floats; a NaN stays NaN. */
 AVX_INLINE __m512 exp_nonpositive(__m512 x) {
     x = _mm512_max_ps(_mm512_set1_ps(-104.f), x); /* max returns its second operand, x, when x is NaN */
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
