@@ -23,10 +23,10 @@ int cmd_export(int argc, char **argv) {
         {"checkpoint", ARG_STR, &checkpoint, "checkpoint or run directory", 1},
         {"format", ARG_STR, &format, "gguf (a file for llama.cpp) or safetensors (a Hugging Face directory)", 1},
         {"output", ARG_STR, &output, "the .gguf file, or the directory for safetensors", 1},
-        {"dtype", ARG_STR, &dtype, "f32, f16 or bf16 (default f32)", 0},
+        {"dtype", ARG_STR, &dtype, "f32, f16, bf16, or q8_0 (gguf only; 8-bit blocks of 32) (default f32)", 0},
     };
     int rc = kr_parse_args(argc, argv, specs, 4,
-                           "krllm export --checkpoint DIR --format gguf|safetensors --output PATH [--dtype f32|f16|bf16]");
+                           "krllm export --checkpoint DIR --format gguf|safetensors --output PATH [--dtype f32|f16|bf16|q8_0]");
     if (rc != 0) return kr_args_exit_status(rc);
     ExportDtype dt;
     int gguf = !strcmp(format, "gguf");

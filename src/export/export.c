@@ -1,6 +1,7 @@
 /* What both export formats share: dtypes, conversion while streaming, the q/k row order, the tokenizer. */
 #include "export/export.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,29 +9,49 @@
 #include "common/fileio.h"
 #include "common/halfprec.h"
 
-static const char *dtype_names[] = {"f32", "f16", "bf16"};
+static const char *dtype_names[] = {"f32", "f16", "bf16", "q8_0"};
 
 int export_parse_dtype(const char *s, ExportDtype *dt) {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (!strcmp(s, dtype_names[i])) {
             *dt = (ExportDtype)i;
             return 0;
         }
-    return kr_error("unknown --dtype '%s' (use f32, f16 or bf16)", s);
+    return kr_error("unknown --dtype '%s' (use f32, f16, bf16, or q8_0 for gguf)", s);
 }
 
 const char *export_dtype_name(ExportDtype dt) { return dtype_names[dt]; }
 
-size_t export_dtype_size(ExportDtype dt) { return dt == EXPORT_F32 ? 4 : 2; }
+size_t export_row_bytes(ExportDtype dt, int64_t cols) {
+    if (dt == EXPORT_Q8_0) return (size_t)cols / EXPORT_Q8_0_BLOCK * (2 + EXPORT_Q8_0_BLOCK);
+    return (size_t)cols * (dt == EXPORT_F32 ? 4 : 2);
+}
 
 int64_t export_hf_rope_source_row(int64_t row, int hd) {
     int64_t head = row / hd, j = row % hd, half = hd / 2;
     return head * hd + (j < half ? 2 * j : 2 * (j - half) + 1);
 }
 
+/* As llama.cpp quantises q8_0: the scale d = amax / 127 is stored as f16, and the values are
+ * divided by the unrounded d and rounded half away from zero. */
+static void quantize_q8_0(const float *src, int64_t n, uint8_t *dst) {
+    for (int64_t b = 0; b < n; b += EXPORT_Q8_0_BLOCK, dst += 2 + EXPORT_Q8_0_BLOCK) {
+        float amax = 0;
+        for (int i = 0; i < EXPORT_Q8_0_BLOCK; i++) amax = fmaxf(amax, fabsf(src[b + i]));
+        float d = amax / 127, id = d > 0 ? 1 / d : 0;
+        uint16_t h = kr_f32_to_f16(d);
+        dst[0] = (uint8_t)h, dst[1] = (uint8_t)(h >> 8);
+        for (int i = 0; i < EXPORT_Q8_0_BLOCK; i++) dst[2 + i] = (uint8_t)(int8_t)roundf(src[b + i] * id);
+    }
+}
+
 static void convert_row(const float *src, int64_t n, ExportDtype dt, void *dst) {
     if (dt == EXPORT_F32) {
         memcpy(dst, src, (size_t)n * 4);
+        return;
+    }
+    if (dt == EXPORT_Q8_0) {
+        quantize_q8_0(src, n, dst);
         return;
     }
     uint16_t *h = dst;
@@ -39,7 +60,7 @@ static void convert_row(const float *src, int64_t n, ExportDtype dt, void *dst) 
 
 int export_write_tensor(FILE *fp, const float *data, int64_t rows, int64_t cols, ExportDtype dt, int rope_hd,
                         void *buf, const char *what) {
-    size_t row_bytes = (size_t)cols * export_dtype_size(dt);
+    size_t row_bytes = export_row_bytes(dt, cols);
     for (int64_t r = 0; r < rows; r++) {
         int64_t src = rope_hd > 0 ? export_hf_rope_source_row(r, rope_hd) : r;
         convert_row(data + src * cols, cols, dt, buf);

@@ -10,11 +10,15 @@
 #include "tokenizer/spm_proto.h"
 #include "train/checkpoint.h"
 
-typedef enum { EXPORT_F32, EXPORT_F16, EXPORT_BF16 } ExportDtype;
+/* q8_0 is llama.cpp's 8-bit type (GGUF only): blocks of 32 values along a row, each an f16
+ * scale (the block's largest magnitude / 127) and 32 int8, 34 bytes. */
+typedef enum { EXPORT_F32, EXPORT_F16, EXPORT_BF16, EXPORT_Q8_0 } ExportDtype;
+#define EXPORT_Q8_0_BLOCK 32
 
 int export_parse_dtype(const char *s, ExportDtype *dt);
-const char *export_dtype_name(ExportDtype dt); /* "f32", "f16", "bf16" */
-size_t export_dtype_size(ExportDtype dt);
+const char *export_dtype_name(ExportDtype dt); /* "f32", "f16", "bf16", "q8_0" */
+/* Bytes of a row of `cols` values (for q8_0, cols is a multiple of EXPORT_Q8_0_BLOCK). */
+size_t export_row_bytes(ExportDtype dt, int64_t cols);
 
 /* Hugging Face's Llama rotates the two halves of a head (rotate_half) where we rotate interleaved
  * pairs, so q/k rows are reordered per head: HF row i < hd/2 is our row 2i, HF row hd/2 + i is

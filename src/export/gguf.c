@@ -10,7 +10,7 @@
 
 #define GGUF_ALIGNMENT 32
 enum { GGUF_U32 = 4, GGUF_I32 = 5, GGUF_F32 = 6, GGUF_BOOL = 7, GGUF_STRING = 8, GGUF_ARRAY = 9 };
-enum { GGML_F32 = 0, GGML_F16 = 1, GGML_BF16 = 30 };
+enum { GGML_F32 = 0, GGML_F16 = 1, GGML_Q8_0 = 8, GGML_BF16 = 30 };
 
 static const ExportNameMap gguf_names[] = {
     {"tok_embeddings.weight", "token_embd.weight"},
@@ -90,14 +90,23 @@ static void pad_to_alignment(Out *o) {
 
 /* Norm gains stay f32 (llama.cpp expects them so); matrices take the requested dtype. */
 static ExportDtype tensor_dtype(const ParamTensor *t, ExportDtype dt) { return t->kind == PARAM_NORM ? EXPORT_F32 : dt; }
-static int ggml_type(ExportDtype dt) { return dt == EXPORT_F32 ? GGML_F32 : dt == EXPORT_F16 ? GGML_F16 : GGML_BF16; }
+static int ggml_type(ExportDtype dt) {
+    static const int types[] = {[EXPORT_F32] = GGML_F32, [EXPORT_F16] = GGML_F16, [EXPORT_BF16] = GGML_BF16,
+                                [EXPORT_Q8_0] = GGML_Q8_0};
+    return types[dt];
+}
+/* general.file_type: llama.cpp's "all f32", "mostly f16", "mostly bf16", "mostly q8_0" */
+static uint32_t file_type(ExportDtype dt) {
+    static const uint32_t types[] = {[EXPORT_F32] = 0, [EXPORT_F16] = 1, [EXPORT_BF16] = 32, [EXPORT_Q8_0] = 7};
+    return types[dt];
+}
 static uint64_t aligned(uint64_t n) { return (n + GGUF_ALIGNMENT - 1) / GGUF_ALIGNMENT * GGUF_ALIGNMENT; }
 
 static void write_metadata(Out *o, const ModelConfig *c, const SpmModel *tok, ExportDtype dt) {
     kv_str(o, "general.architecture", "llama");
     kv_str(o, "general.name", c->name[0] ? c->name : "krllm");
     kv_u32(o, "general.alignment", GGUF_ALIGNMENT);
-    kv_u32(o, "general.file_type", dt == EXPORT_F32 ? 0 : dt == EXPORT_F16 ? 1 : 32);
+    kv_u32(o, "general.file_type", file_type(dt));
     kv_u32(o, "llama.context_length", (uint32_t)c->max_seq_len);
     kv_u32(o, "llama.embedding_length", (uint32_t)c->hidden_size);
     kv_u32(o, "llama.block_count", (uint32_t)c->num_layers);
@@ -145,14 +154,14 @@ static int write_gguf(Out *o, const LoadedModel *m, const ParamLayout *l, const 
         ExportDtype tdt = tensor_dtype(t, dt);
         put_le(o, (uint64_t)ggml_type(tdt), 4);
         put_le(o, offset, 8);
-        offset = aligned(offset + param_numel(t) * export_dtype_size(tdt));
+        offset = aligned(offset + (uint64_t)t->rows * export_row_bytes(tdt, t->cols));
     }
     pad_to_alignment(o);
     for (int i = 0; i < l->num_tensors && !o->failed; i++) {
         const ParamTensor *t = &l->tensors[i];
         ExportDtype tdt = tensor_dtype(t, dt);
         if (export_write_tensor(o->fp, m->params + t->offset, t->rows, t->cols, tdt, 0, buf, o->path) != 0) return -1;
-        o->pos += param_numel(t) * export_dtype_size(tdt);
+        o->pos += (uint64_t)t->rows * export_row_bytes(tdt, t->cols);
         pad_to_alignment(o);
     }
     if (o->failed) return -1;
@@ -162,9 +171,24 @@ static int write_gguf(Out *o, const LoadedModel *m, const ParamLayout *l, const 
     return kr_fwrite(n_kv, 8, o->fp, o->path);
 }
 
+/* q8_0 blocks run along rows: every matrix row must be whole blocks. */
+static int check_q8_0_rows(const ParamLayout *l) {
+    for (int i = 0; i < l->num_tensors; i++) {
+        const ParamTensor *t = &l->tensors[i];
+        if (tensor_dtype(t, EXPORT_Q8_0) == EXPORT_Q8_0 && t->cols % EXPORT_Q8_0_BLOCK)
+            return kr_error("--dtype q8_0 needs rows of a multiple of %d values, but %s has rows of %lld; use f16",
+                            EXPORT_Q8_0_BLOCK, t->name, (long long)t->cols);
+    }
+    return 0;
+}
+
 int export_gguf(const LoadedModel *m, const char *out_path, ExportDtype dt) {
     ExportSource src;
     if (export_source_open(&src, m) != 0) return -1;
+    if (dt == EXPORT_Q8_0 && check_q8_0_rows(&src.layout) != 0) {
+        export_source_close(&src);
+        return -1;
+    }
     AtomicFile af;
     int rc = -1;
     if (kr_atomic_open(&af, out_path) == 0) {

@@ -54,7 +54,7 @@ static char *safetensors_header(const ParamLayout *l, ExportDtype dt, size_t *le
         cJSON *shape = cJSON_AddArrayToObject(e, "shape"), *offs = cJSON_AddArrayToObject(e, "data_offsets");
         if (t->kind != PARAM_NORM) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->rows));
         cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->cols));
-        size_t bytes = param_numel(t) * export_dtype_size(dt);
+        size_t bytes = (size_t)t->rows * export_row_bytes(dt, t->cols);
         cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)offset));
         cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(offset + bytes)));
         offset += bytes;
@@ -217,6 +217,7 @@ static int split_path(const char *path, char *parent, size_t cap, const char **b
 int export_safetensors(const LoadedModel *m, const char *out_dir, ExportDtype dt) {
     char parent[1024];
     const char *base;
+    if (dt == EXPORT_Q8_0) return kr_error("--dtype q8_0 is a GGUF type; safetensors takes f32, f16 or bf16");
     if (split_path(out_dir, parent, sizeof parent - 3, &base) != 0) return -1;
     ExportSource src;
     if (export_source_open(&src, m) != 0) return -1;

@@ -26,6 +26,9 @@ def to_f64(raw, dtype, shape):
         a = np.frombuffer(raw, "<f2")
     elif dtype == "BF16":
         a = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
+    elif dtype == "Q8_0":  # blocks of 32: an f16 scale, then 32 int8
+        blocks = np.frombuffer(raw, np.dtype([("d", "<f2"), ("q", "i1", 32)]))
+        a = (blocks["d"].astype(np.float64)[:, None] * blocks["q"]).ravel()
     else:
         fail("unknown dtype " + dtype)
     return a.astype(np.float64).reshape(shape)
@@ -128,14 +131,14 @@ def read_gguf(path):
         dims = [r.take("Q") for _ in range(r.take("I"))]
         infos.append((name, dims, r.take("I"), r.take("Q")))
     start = (r.p + align - 1) // align * align
-    types = {0: ("F32", 4), 1: ("F16", 2), 30: ("BF16", 2)}
+    types = {0: ("F32", 4), 1: ("F16", 2), 8: ("Q8_0", 34 / 32), 30: ("BF16", 2)}  # bytes per value
     t = {}
     for name, dims, ty, off in infos:
         if off % align:
             fail("tensor %s offset %d not aligned" % (name, off))
         dt, size = types[ty]
         n = int(np.prod(dims))
-        t[name] = to_f64(blob[start + off:start + off + n * size], dt, dims[::-1])  # dims are fastest-first
+        t[name] = to_f64(blob[start + off:start + off + int(n * size)], dt, dims[::-1])  # dims are fastest-first
     return kv, t
 
 

@@ -1,7 +1,8 @@
 /* krllm export: a small random checkpoint (with a tokenizer) exported as safetensors and GGUF in
- * f32/f16/bf16, read back with minimal readers written here, and checked for names, shapes,
- * offsets, alignment, metadata and values; half-precision rounding against a reference computed
- * with nearbyint; the q/k row order against Hugging Face's rotate_half RoPE; CLI errors. */
+ * f32/f16/bf16 (and GGUF in q8_0), read back with minimal readers written here, and checked for
+ * names, shapes, offsets, alignment, metadata and values; half-precision rounding against a
+ * reference computed with nearbyint; q8_0 blocks against llama.cpp's rule; the q/k row order
+ * against Hugging Face's rotate_half RoPE; CLI errors. */
 #include <cjson/cJSON.h>
 #include <float.h>
 #include <math.h>
@@ -167,8 +168,31 @@ static double expected_value(float x, const char *dtype) {
     return !strcmp(dtype, "f32") ? x : !strcmp(dtype, "f16") ? ref_f16(x) : ref_bf16(x);
 }
 
+/* A q8_0 tensor against the checkpoint: per block of 32 along a row, the f16 scale must be
+ * amax / 127 rounded to f16, and each int8 the value divided by amax / 127, rounded half away
+ * from zero (llama.cpp's quantize_row_q8_0). Returns the number of wrong blocks. */
+static int compare_q8_0(const uint8_t *data, const float *p, const ParamTensor *t) {
+    int bad = 0;
+    for (int64_t r = 0; r < t->rows; r++)
+        for (int64_t b = 0; b < t->cols; b += 32, data += 34) {
+            const float *x = p + t->offset + r * t->cols + b;
+            float amax = 0;
+            for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+            double d = amax / 127.0f, scale = decode_f16((uint16_t)(data[0] | data[1] << 8));
+            int wrong = !same_value(scale, ref_f16(d));
+            for (int i = 0; i < 32; i++) {
+                double q = d > 0 ? x[i] / d : 0; /* as the exporter: x times 1/d, both floats */
+                wrong |= (int8_t)data[2 + i] != (int)round((double)(x[i] * (d > 0 ? 1.0f / (float)d : 0.0f)));
+                wrong |= fabs(q - (int8_t)data[2 + i]) > 0.5 + 1e-5; /* and within half a step */
+            }
+            bad += wrong;
+        }
+    return bad;
+}
+
 /* Compares a stored tensor with the checkpoint; returns the number of differing elements. */
 static int compare_tensor(const uint8_t *data, const float *p, const ParamTensor *t, int hd, int hf, const char *dtype) {
+    if (!strcmp(dtype, "q8_0")) return compare_q8_0(data, p, t);
     int bad = 0;
     for (int64_t r = 0; r < t->rows; r++)
         for (int64_t c = 0; c < t->cols; c++)
@@ -446,7 +470,7 @@ static void check_gguf(const char *path, const ModelConfig *c, const ParamLayout
         read_value(&r, (int)rd(&r, 4), key, &m);
     }
     CHECK(!strcmp(m.arch, "llama") && !strcmp(m.name, "export-test") && !strcmp(m.tok_model, "llama"));
-    int ft = !strcmp(dtype, "f32") ? 0 : !strcmp(dtype, "f16") ? 1 : 32;
+    int ft = !strcmp(dtype, "f32") ? 0 : !strcmp(dtype, "f16") ? 1 : !strcmp(dtype, "q8_0") ? 7 : 32;
     const struct { const char *key; uint64_t v; } want[] = {
         {"general.alignment", 32}, {"general.file_type", (uint64_t)ft}, {"llama.context_length", (uint64_t)c->max_seq_len},
         {"llama.embedding_length", (uint64_t)c->hidden_size}, {"llama.block_count", (uint64_t)c->num_layers},
@@ -469,7 +493,7 @@ static void check_gguf(const char *path, const ModelConfig *c, const ParamLayout
     }
     CHECK(!r.bad);
     size_t start = (r.p + 31) / 32 * 32;
-    int mtype = ft == 0 ? 0 : ft == 1 ? 1 : 30;
+    int mtype = ft == 0 ? 0 : ft == 1 ? 1 : ft == 7 ? 8 : 30;
     uint64_t end = 0;
     for (int i = 0; i < l->num_tensors && i < (int)nt; i++) {
         const ParamTensor *t = &l->tensors[i];
@@ -481,7 +505,7 @@ static void check_gguf(const char *path, const ModelConfig *c, const ParamLayout
         CHECK_MSG(ti[i].type == (vec ? 0 : mtype), "%s type %d", name, ti[i].type);
         CHECK(ti[i].off % 32 == 0 && ti[i].off >= end);
         const char *tdt = vec ? "f32" : dtype;
-        end = ti[i].off + param_numel(t) * (strcmp(tdt, "f32") ? 2 : 4);
+        end = ti[i].off + (!strcmp(tdt, "q8_0") ? param_numel(t) / 32 * 34 : param_numel(t) * (strcmp(tdt, "f32") ? 2 : 4));
         if (start + end <= size) {
             int bad = compare_tensor(f + start + ti[i].off, p, t, 0, 0, tdt);
             CHECK_MSG(bad == 0, "%s (%s): %d values differ", name, dtype, bad);
@@ -519,6 +543,30 @@ static void test_model(int tied) {
     param_layout_free(&l);
 }
 
+/* q8_0 (GGUF only): a model whose rows are whole 32-value blocks exports and reads back; one with
+ * rows of 48 values, and safetensors, are refused with a message. */
+static void test_q8_0(void) {
+    char ckpt[1000], out[1100];
+    snprintf(ckpt, sizeof ckpt, "%s/export-ckpt-q8", tmp);
+    ModelConfig c = small_config(0);
+    c.intermediate_size = 64;
+    ParamLayout l;
+    float *p = make_checkpoint(ckpt, &c, &l);
+    snprintf(out, sizeof out, "%s/export-q8.gguf", tmp);
+    CHECK(run_export(ckpt, "gguf", out, "q8_0") == 0);
+    check_gguf(out, &c, &l, p, "q8_0");
+    snprintf(out, sizeof out, "%s/export-hf-q8", tmp);
+    CHECK(run_export(ckpt, "safetensors", out, "q8_0") == 1);
+    CHECK_MSG(strstr(kr_last_error(), "GGUF") != NULL, "%s", kr_last_error());
+    free(p);
+    param_layout_free(&l);
+    snprintf(ckpt, sizeof ckpt, "%s/export-ckpt-0", tmp); /* intermediate size 48 */
+    snprintf(out, sizeof out, "%s/export-q8-48.gguf", tmp);
+    CHECK(run_export(ckpt, "gguf", out, "q8_0") == 1);
+    CHECK_MSG(strstr(kr_last_error(), "multiple of 32") != NULL, "%s", kr_last_error());
+    CHECK(!kr_file_exists(out));
+}
+
 static void test_errors(void) {
     char ckpt[1000], out[1100], path[1100];
     snprintf(ckpt, sizeof ckpt, "%s/export-ckpt-0", tmp);
@@ -552,6 +600,7 @@ int main(void) {
     test_halfprec();
     test_model(0);
     test_model(1);
+    test_q8_0();
     test_errors();
     return test_summary("test_export");
 }
