@@ -42,31 +42,6 @@ typedef struct {
     double ms, watts, joules; /* per call, back to back */
 } Measure;
 
-static void *dev_alloc(size_t bytes) {
-    void *p;
-    CUDA_CK(cudaMalloc(&p, bytes));
-    return p;
-}
-
-/* bf16 values uniform in [-amp, amp) */
-static bf16 *dev_random_bf16(size_t n, float amp) {
-    bf16 *p = (bf16 *)dev_alloc(n * 2);
-    std::vector<bf16> h(1 << 20);
-    for (size_t i = 0; i < h.size(); i++) h[i] = (bf16)(amp * (2.f * rand() / (float)RAND_MAX - 1.f));
-    for (size_t i = 0; i < n; i += h.size())
-        CUDA_CK(cudaMemcpy(p + i, h.data(), 2 * std::min(h.size(), n - i), cudaMemcpyHostToDevice));
-    return p;
-}
-
-static float *dev_random_f32(size_t n, float amp) {
-    float *p = (float *)dev_alloc(n * 4);
-    std::vector<float> h(1 << 20);
-    for (size_t i = 0; i < h.size(); i++) h[i] = amp * (2.f * rand() / (float)RAND_MAX - 1.f);
-    for (size_t i = 0; i < n; i += h.size())
-        CUDA_CK(cudaMemcpy(p + i, h.data(), 4 * std::min(h.size(), n - i), cudaMemcpyHostToDevice));
-    return p;
-}
-
 /* Runs f back to back for about `seconds` (after half as long untimed) between two readings of the
  * energy counter. */
 static Measure measure(const NvmlEnergy *e, const std::function<void()> &f, double seconds) {
@@ -113,23 +88,23 @@ int main(int argc, char **argv) {
 
     /* activations in [-2, 2), weights in [-0.04, 0.04) (the init's std is 0.02) */
     size_t wide = (size_t)N * std::max(2 * F, std::max(qkv_w, d));
-    bf16 *act_a = dev_random_bf16(wide, 2.f), *act_b = dev_random_bf16(wide, 2.f), *gbuf = dev_random_bf16((size_t)N * F, 2.f);
+    bf16 *act_a = dev_random<bf16>(wide, 2.f), *act_b = dev_random<bf16>(wide, 2.f), *gbuf = dev_random<bf16>((size_t)N * F, 2.f);
     size_t wmax = (size_t)d * std::max(2 * F, V);
-    bf16 *W = dev_random_bf16(wmax, 0.04f);
-    float *dW = dev_random_f32(wmax, 1e-3f);
-    bf16 *qkv = dev_random_bf16((size_t)N * qkv_w, 2.f), *o = dev_random_bf16((size_t)N * hq, 1.f);
-    bf16 *dout = dev_random_bf16((size_t)N * hq, 1e-3f), *dqkv = (bf16 *)dev_alloc((size_t)N * qkv_w * 2);
-    float *lse = dev_random_f32((size_t)N * H, 1.f), *dsum = (float *)dev_alloc((size_t)N * H * 4);
-    float2 *rope_cs = (float2 *)dev_random_f32((size_t)T * hd, 1.f);
-    float *x_res = dev_random_f32((size_t)N * d, 1.f), *x_out = (float *)dev_alloc((size_t)N * d * 4);
-    float *rstd = dev_random_f32(N, 1.f), *gain = dev_random_f32(d, 1.f), *dgain = (float *)dev_alloc(d * 4);
+    bf16 *W = dev_random<bf16>(wmax, 0.04f);
+    float *dW = dev_random<float>(wmax, 1e-3f);
+    bf16 *qkv = dev_random<bf16>((size_t)N * qkv_w, 2.f), *o = dev_random<bf16>((size_t)N * hq, 1.f);
+    bf16 *dout = dev_random<bf16>((size_t)N * hq, 1e-3f), *dqkv = (bf16 *)dev_alloc((size_t)N * qkv_w * 2);
+    float *lse = dev_random<float>((size_t)N * H, 1.f), *dsum = (float *)dev_alloc((size_t)N * H * 4);
+    float2 *rope_cs = (float2 *)dev_random<float>((size_t)T * hd, 1.f);
+    float *x_res = dev_random<float>((size_t)N * d, 1.f), *x_out = (float *)dev_alloc((size_t)N * d * 4);
+    float *rstd = dev_random<float>(N, 1.f), *gain = dev_random<float>(d, 1.f), *dgain = (float *)dev_alloc(d * 4);
     float *partial = (float *)dev_alloc((size_t)std::max(rmsnorm_partial_floats(N, d), REDUCE_BLOCKS) * 4);
     float *loss = (float *)dev_alloc((size_t)N * 4), *scalar = (float *)dev_alloc(64);
-    bf16 *logits = dev_random_bf16((size_t)chunk * V, 2.f);
+    bf16 *logits = dev_random<bf16>((size_t)chunk * V, 2.f);
     int32_t *targets = (int32_t *)dev_alloc((size_t)chunk * 4);
     CUDA_CK(cudaMemset(targets, 0, (size_t)chunk * 4));
-    float *p32 = dev_random_f32(P, 0.02f), *g32 = dev_random_f32(P, 1e-3f), *m32 = dev_random_f32(P, 1e-4f);
-    float *v32 = dev_random_f32(P, 1e-6f);
+    float *p32 = dev_random<float>(P, 0.02f), *g32 = dev_random<float>(P, 1e-3f), *m32 = dev_random<float>(P, 1e-4f);
+    float *v32 = dev_random<float>(P, 1e-6f);
     bf16 *wbf = (bf16 *)dev_alloc(P * 2);
     GemmCtx *g;
     CK(gemm_create(&g, 0));

@@ -465,10 +465,12 @@ static inline __attribute__((always_inline)) void q8_tile(const QMatrix *m, int 
         for (int b = 0; b < NB; b++) y[(size_t)(b0 + b) * m->rows + o + r] = _mm512_reduce_add_ps(acc[r][b]);
 }
 
+/* A tile is 1 or Q8_TILE_VECTORS vectors wide: a wider tile would need the widths between. */
+_Static_assert(Q8_TILE_VECTORS == 2, "Q8_TILE_NB has a case for every tile width");
 #define Q8_TILE_NB(NR)                                          \
     switch (nb) {                                               \
     case 1: q8_tile(m, o, in, b0, y, NR, 1); break;             \
-    default: q8_tile(m, o, in, b0, y, NR, Q8_TILE_VECTORS); break; \
+    default: q8_tile(m, o, in, b0, y, NR, 2); break;            \
     }
 
 static void q8_tiles(const QMatrix *m, int t0, int t1, const QuantInput *in, int nx, float *y) {

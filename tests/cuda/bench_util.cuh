@@ -29,6 +29,23 @@
         }                                                                                           \
     } while (0)
 
+/* `bytes` of device memory, or exit 2. */
+static inline void *dev_alloc(size_t bytes) {
+    void *p;
+    CUDA_CK(cudaMalloc(&p, bytes));
+    return p;
+}
+
+/* n device values of type T (float or bf16) uniform in [-amp, amp), from rand(). */
+template <typename T> static T *dev_random(size_t n, float amp) {
+    T *p = (T *)dev_alloc(n * sizeof(T));
+    std::vector<T> h(std::min<size_t>(n, 1 << 20));
+    for (size_t i = 0; i < h.size(); i++) h[i] = (T)(amp * (2.f * rand() / (float)RAND_MAX - 1.f));
+    for (size_t i = 0; i < n; i += h.size())
+        CUDA_CK(cudaMemcpy(p + i, h.data(), sizeof(T) * std::min(h.size(), n - i), cudaMemcpyHostToDevice));
+    return p;
+}
+
 /* Median time of a GPU operation by CUDA events on the default stream: one untimed warm-up run,
  * then `reps` timed ones. */
 template <typename F> static float time_ms(F f, int reps = 10) {

@@ -10,18 +10,6 @@
 #include "backend/cuda/kernels.cuh"
 #include "bench_util.cuh"
 
-static void *dev_random(size_t bytes) {
-    void *p;
-    if (cudaMalloc(&p, bytes) != cudaSuccess) {
-        fprintf(stderr, "out of device memory\n");
-        exit(1);
-    }
-    std::vector<bf16> h(bytes / 2);
-    for (size_t i = 0; i < h.size(); i++) h[i] = (bf16)((rand() / (float)RAND_MAX - 0.5f));
-    cudaMemcpy(p, h.data(), bytes, cudaMemcpyHostToDevice);
-    return p;
-}
-
 static void report(const char *what, float ms, double flops, double bytes) {
     printf("%-44s %8.3f ms", what, ms);
     if (flops > 0) printf("  %7.1f TFLOP/s", flops / ms / 1e9);
@@ -34,8 +22,8 @@ int main() {
     cudaDeviceProp p;
     cudaGetDeviceProperties(&p, 0);
     printf("device: %s\n", p.name);
-    bf16 *qkv = (bf16 *)dev_random((size_t)N * w * 2), *o = (bf16 *)dev_random((size_t)N * d * 2);
-    bf16 *dout = (bf16 *)dev_random((size_t)N * d * 2), *dqkv = (bf16 *)dev_random((size_t)N * w * 2);
+    bf16 *qkv = dev_random<bf16>((size_t)N * w, 0.5f), *o = dev_random<bf16>((size_t)N * d, 0.5f);
+    bf16 *dout = dev_random<bf16>((size_t)N * d, 0.5f), *dqkv = dev_random<bf16>((size_t)N * w, 0.5f);
     float *lse, *dsum;
     cudaMalloc(&lse, (size_t)N * H * 4);
     cudaMalloc(&dsum, (size_t)N * H * 4);
@@ -52,8 +40,8 @@ int main() {
 
     GemmCtx *g;
     CK(gemm_create(&g, 0));
-    bf16 *x = (bf16 *)dev_random((size_t)N * d * 2), *W = (bf16 *)dev_random((size_t)2 * F * d * 2);
-    bf16 *y = (bf16 *)dev_random((size_t)N * 2 * F * 2);
+    bf16 *x = dev_random<bf16>((size_t)N * d, 0.5f), *W = dev_random<bf16>((size_t)2 * F * d, 0.5f);
+    bf16 *y = dev_random<bf16>((size_t)N * 2 * F, 0.5f);
     float *dW;
     cudaMalloc(&dW, (size_t)2 * F * d * 4);
     double gf = 2.0 * N * d * 2 * F;
@@ -64,7 +52,7 @@ int main() {
     report("gemm x Wqkv^T [32768x1024] x [1536x1024]^T", time_ms([&] { CK(linear_fwd<bf16>(g, x, W, y, N, d, w)); }), gq, 0);
     report("gemm x Wo^T   [32768x1024] x [1024x1024]^T", time_ms([&] { CK(linear_fwd<bf16>(g, x, W, y, N, d, d)); }), 2.0 * N * d * d, 0);
 
-    bf16 *gb = (bf16 *)dev_random((size_t)N * F * 2);
+    bf16 *gb = dev_random<bf16>((size_t)N * F, 0.5f);
     /* the roofline for the memory-bound kernels below: a plain device-to-device copy */
     report("device copy of 302 MB (reference)", time_ms([&] { cudaMemcpyAsync(gb, y, (size_t)N * F * 2, cudaMemcpyDeviceToDevice, 0); }),
            0, (double)N * F * 2 * 2);
@@ -85,7 +73,7 @@ int main() {
     report("rope (q and k)", time_ms([&] { CK(k_rope<bf16>(qkv, (const float2 *)xf, N, T, H, KV, hd, 0, 0)); }), 0,
            (double)N * (H + KV) * hd * 4);
     int rows = 4096;
-    bf16 *logits = (bf16 *)dev_random((size_t)rows * V * 2);
+    bf16 *logits = dev_random<bf16>((size_t)rows * V, 0.5f);
     int32_t *tg;
     cudaMalloc(&tg, rows * 4);
     cudaMemset(tg, 0, rows * 4);
