@@ -109,13 +109,17 @@ bench-train-cpu:
 src/serve/web_assets.c: $(wildcard src/serve/web/*) scripts/embed_web.sh
 	./scripts/embed_web.sh $@ $(sort $(wildcard src/serve/web/*))
 
-# The whole suite: optimised build first, then again under AddressSanitizer + UBSan.
+# The whole suite: optimised build first, then again under AddressSanitizer + UBSan, then once
+# more under them with portable code (NATIVE=0), so that the paths taken on CPUs without this
+# machine's vector extensions (AVX-512, VNNI) are tested too.
 test:
 	./scripts/install-deps.sh
 	$(MAKE) BUILD=build tests krllm
 	KRLLM_BUILD=build ./tests/run.sh
 	$(MAKE) BUILD=build-san SAN=1 CUDA=0 tests
 	KRLLM_BUILD=build-san KRLLM_SANITIZED=1 ./tests/run.sh
+	$(MAKE) BUILD=build-san-portable SAN=1 CUDA=0 NATIVE=0 tests
+	KRLLM_BUILD=build-san-portable KRLLM_SANITIZED=1 ./tests/run.sh
 
 # One pass without sanitizers, for quick iteration.
 test-fast: tests krllm

@@ -33,7 +33,7 @@ int64_t export_hf_rope_source_row(int64_t row, int hd) {
 }
 
 /* As llama.cpp quantises q8_0: the scale d = amax / 127 is stored as f16, and the values are
- * divided by the unrounded d and rounded half away from zero. */
+ * multiplied by 1 / d (d before its rounding to f16) and rounded half away from zero. */
 static void quantize_q8_0(const float *src, int64_t n, uint8_t *dst) {
     for (int64_t b = 0; b < n; b += EXPORT_Q8_0_BLOCK, dst += 2 + EXPORT_Q8_0_BLOCK) {
         float amax = 0;
